@@ -1,0 +1,446 @@
+"""All hyperparameters of a run, in one typed, frozen config loaded from YAML.
+
+YAML keys map 1:1 onto the dataclass fields below (sections ``env``, ``agent``, ``train``,
+``tracking``). Unknown keys and wrong types are errors that name the key. Derived sizes
+(rollout length, number of updates, ...) come from :func:`derived`, never from YAML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from hmasd.errors import ConfigError
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+Scenario = Literal["base_station", "cooperative_network"]
+ChannelModel = Literal["free_space", "3gpp_36777", "al_hourani"]
+Environment = Literal["suburban", "urban", "dense_urban", "highrise_urban"]
+UserLayout = Literal["uniform", "clustered", "hotspot"]
+UserMobility = Literal["static", "random_waypoint"]
+UavStart = Literal["center", "random"]
+UserObs = Literal["relative", "density_map"]
+Actor = Literal["gru", "mlp"]
+Mode = Literal["sync", "async"]
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Multi-UAV aerial base-station environment (SPEC section 1)."""
+
+    scenario: Scenario = "base_station"
+    """`base_station`: UAVs serve users directly; `cooperative_network`: UAVs relay to a ground BS."""
+    n_uavs: int = 5
+    """Number of UAVs (agents)."""
+    n_users: int = 50
+    """Number of ground users."""
+    area_size_m: float = 1000.0
+    """Side of the square service area, metres."""
+    min_altitude_m: float = 50.0
+    """Lowest UAV altitude, metres."""
+    max_altitude_m: float = 150.0
+    """Highest UAV altitude, metres."""
+    max_speed_mps: float = 30.0
+    """UAV speed at action magnitude 1, metres per second (per axis)."""
+    dt_s: float = 1.0
+    """Duration of one env step, seconds."""
+    max_steps: int = 200
+    """Episode length in steps (the original used 5000)."""
+    uav_start: UavStart = "center"
+    """UAVs start clustered near the area centre (`center`) or uniformly at random."""
+    start_spread_m: float = 50.0
+    """Half-width of the square around the centre in which UAVs start (`center`)."""
+    user_layout: UserLayout = "clustered"
+    """Ground-user placement: `uniform`, `clustered` (Gaussian clusters) or `hotspot`."""
+    n_clusters: int = 4
+    """Number of user clusters (`clustered`) or hotspots (`hotspot`)."""
+    cluster_std_m: float = 60.0
+    """Standard deviation of a user cluster, metres."""
+    user_mobility: UserMobility = "static"
+    """`static` users, or `random_waypoint` movement."""
+    user_speed_mps: float = 1.5
+    """Ground-user speed under `random_waypoint`, metres per second."""
+    channel_model: ChannelModel = "al_hourani"
+    """Air-to-ground path-loss model."""
+    environment: Environment = "urban"
+    """Propagation environment for `al_hourani`."""
+    carrier_hz: float = 2.4e9
+    """Carrier frequency, Hz."""
+    bandwidth_hz: float = 20e6
+    """Bandwidth of one UAV cell, Hz; shared equally by the users it serves."""
+    tx_power_dbm: float = 20.0
+    """UAV transmit power, dBm."""
+    noise_dbm: float = -104.0
+    """Noise power over the bandwidth, dBm."""
+    sinr_threshold_db: float = 0.0
+    """A user is served when its SINR is at least this, dB."""
+    max_users_per_uav: int = 10
+    """Most users one UAV serves (strongest links first)."""
+    max_hops: int = 3
+    """`cooperative_network`: most hops from a UAV to the ground base station."""
+    backhaul_range_m: float = 500.0
+    """`cooperative_network`: longest UAV-UAV / UAV-BS link, metres."""
+    backhaul_rate_mbps: float = 100.0
+    """`cooperative_network`: capacity of one backhaul link, Mbps."""
+    user_obs: UserObs = "density_map"
+    """How an agent sees users: `relative` positions, or a fixed-size `density_map`."""
+    density_map_size: int = 8
+    """Cells per side of the user density map."""
+    w_coverage: float = 1.0
+    """Team-reward weight of the coverage ratio (connected / n_users)."""
+    w_sinr: float = 0.2
+    """Team-reward weight of normalised mean SINR of served users."""
+    w_throughput: float = 0.5
+    """Team-reward weight of normalised system throughput."""
+    w_connectivity: float = 0.5
+    """Team-reward weight of the UAV connectivity ratio (`cooperative_network` only)."""
+    w_hops: float = 0.1
+    """Team-reward penalty weight of normalised mean hops (`cooperative_network` only)."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """HMASD networks and PPO at both levels (SPEC section 2; paper defaults)."""
+
+    n_team_skills: int = 3
+    """n_Z: number of team skills Z."""
+    n_ind_skills: int = 3
+    """n_z: number of individual skills z_i."""
+    skill_interval: int = 10
+    """k: the coordinator re-chooses skills every k env steps."""
+    hidden_dim: int = 64
+    """Width of every hidden layer."""
+    actor: Actor = "gru"
+    """Skill-discoverer actor: MLP -> GRU -> MLP (`gru`) or a plain MLP (`mlp`)."""
+    transformer_layers: int = 1
+    """Encoder and decoder layers of the skill coordinator."""
+    transformer_heads: int = 2
+    """Attention heads of the skill coordinator."""
+    lr: float = 1e-4
+    """Adam learning rate, every network."""
+    adam_eps: float = 1e-5
+    """Adam epsilon."""
+    clip_coef: float = 0.2
+    """PPO clipping range for ratios and values."""
+    ppo_epochs: int = 15
+    """PPO epochs per update."""
+    num_minibatches: int = 1
+    """Minibatches per PPO epoch (low level splits by env so sequences stay whole)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    huber_delta: float = 10.0
+    """Huber delta of the clipped value loss."""
+    value_norm: bool = True
+    """Normalise value targets with running statistics."""
+    lambda_e: float = 1.0
+    """Weight of the env (team) reward in the low-level reward."""
+    lambda_D: float = 0.1
+    """Weight of log q_D(Z | s') in the low-level reward."""
+    lambda_d: float = 0.5
+    """Weight of log q_d(z_i | o_i', Z) in the low-level reward."""
+    lambda_h: float = 0.001
+    """Entropy bonus of the skill coordinator."""
+    lambda_l: float = 0.01
+    """Entropy bonus of the skill discoverer."""
+    max_grad_norm: float = 0.5
+    """Gradient-norm clip."""
+    init_log_std: float = -0.5
+    """Initial log standard deviation of the Gaussian action head."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Schedule of a training run (SPEC section 3)."""
+
+    num_envs: int = 32
+    """Parallel environments stepped in one batched call."""
+    batch_size: int = 1024
+    """Env transitions per update (sync: num_envs x rollout_len, exactly)."""
+    total_env_steps: int = 200_000
+    """Training budget in env transitions (all envs counted)."""
+    async_groups: int = 4
+    """async: envs are stepped in this many groups, each on its own policy snapshot."""
+    async_chunk_steps: int = 8
+    """async: steps a group takes per turn before the next group acts."""
+    device: str = "auto"
+    """`auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`."""
+    deterministic: bool = True
+    """Deterministic torch kernels (same config + seed on CPU -> same numbers)."""
+    torch_threads: int = 0
+    """torch intra-op threads; 0 leaves torch's default."""
+    checkpoint_interval: int = 50_000
+    """Write a periodic checkpoint every this many env steps."""
+    eval_interval: int = 50_000
+    """Evaluate (and keep the best checkpoint) every this many env steps."""
+    eval_episodes: int = 5
+    """Episodes per periodic evaluation."""
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """TensorBoard and `paper_data/` exports (SPEC section 4)."""
+
+    export: bool = True
+    """Write `paper_data/` exports."""
+    export_interval: int = 20_000
+    """Export every this many env steps."""
+    tensorboard: bool = True
+    """Write TensorBoard events under `tb/`."""
+    detailed_logging: bool = False
+    """Also export per-step reward components and per-agent skill traces."""
+    progress_figure: bool = True
+    """Render `sync_training_progress_step_N.png` at each export."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole run: env, agent, schedule and tracking."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+SECTIONS: dict[str, type] = {
+    "env": EnvConfig,
+    "agent": AgentConfig,
+    "train": TrainConfig,
+    "tracking": TrackingConfig,
+}
+
+
+@dataclass(frozen=True)
+class Derived:
+    """Sizes computed once from a config (never set in YAML)."""
+
+    rollout_len: int
+    """Sync: steps per env per update (batch_size / num_envs)."""
+    num_updates: int
+    """Updates that fit in the env-step budget."""
+    group_size: int
+    """async: envs per group."""
+
+
+def derived(cfg: Config) -> Derived:
+    t = cfg.train
+    return Derived(
+        rollout_len=t.batch_size // t.num_envs,
+        num_updates=max(1, t.total_env_steps // t.batch_size),
+        group_size=t.num_envs // t.async_groups,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Validation
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return value in typing.get_args(annotation)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if origin in (types.UnionType, typing.Union):
+        return any(_type_ok(value, a) for a in typing.get_args(annotation))
+    return isinstance(value, annotation)
+
+
+def _describe(annotation: Any) -> str:
+    if typing.get_origin(annotation) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _build_section(cls: type, values: Mapping[str, Any], where: str, base: Any) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    out = {}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(
+                f"unknown key '{where}.{key}' (allowed: {', '.join(sorted(names))})"
+            )
+        annotation = hints[key]
+        if not _type_ok(value, annotation):
+            raise ConfigError(
+                f"'{where}.{key}' must be {_describe(annotation)}, got {value!r}"
+            )
+        if annotation is float:
+            value = float(value)
+        out[key] = value
+    return dataclasses.replace(base, **out)
+
+
+def _check_values(cfg: Config) -> None:
+    """Range checks that types alone cannot express."""
+    e, a, t = cfg.env, cfg.agent, cfg.train
+    positive = {
+        "env.n_uavs": e.n_uavs,
+        "env.n_users": e.n_users,
+        "env.area_size_m": e.area_size_m,
+        "env.max_speed_mps": e.max_speed_mps,
+        "env.dt_s": e.dt_s,
+        "env.max_steps": e.max_steps,
+        "env.carrier_hz": e.carrier_hz,
+        "env.bandwidth_hz": e.bandwidth_hz,
+        "env.max_users_per_uav": e.max_users_per_uav,
+        "env.max_hops": e.max_hops,
+        "env.n_clusters": e.n_clusters,
+        "env.density_map_size": e.density_map_size,
+        "agent.n_team_skills": a.n_team_skills,
+        "agent.n_ind_skills": a.n_ind_skills,
+        "agent.skill_interval": a.skill_interval,
+        "agent.hidden_dim": a.hidden_dim,
+        "agent.lr": a.lr,
+        "agent.ppo_epochs": a.ppo_epochs,
+        "agent.num_minibatches": a.num_minibatches,
+        "agent.transformer_layers": a.transformer_layers,
+        "agent.transformer_heads": a.transformer_heads,
+        "train.num_envs": t.num_envs,
+        "train.batch_size": t.batch_size,
+        "train.total_env_steps": t.total_env_steps,
+        "train.async_groups": t.async_groups,
+        "train.async_chunk_steps": t.async_chunk_steps,
+        "train.checkpoint_interval": t.checkpoint_interval,
+        "train.eval_interval": t.eval_interval,
+        "train.eval_episodes": t.eval_episodes,
+        "tracking.export_interval": cfg.tracking.export_interval,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"'{key}' must be > 0, got {value!r}")
+    if not 0 < e.min_altitude_m <= e.max_altitude_m:
+        raise ConfigError(
+            f"'env.min_altitude_m' must be in (0, env.max_altitude_m], got {e.min_altitude_m!r}"
+        )
+    if not 0.0 < a.gamma <= 1.0:
+        raise ConfigError(f"'agent.gamma' must be in (0, 1], got {a.gamma!r}")
+    if not 0.0 <= a.gae_lambda <= 1.0:
+        raise ConfigError(f"'agent.gae_lambda' must be in [0, 1], got {a.gae_lambda!r}")
+    if a.hidden_dim % a.transformer_heads:
+        raise ConfigError(
+            f"'agent.hidden_dim' ({a.hidden_dim}) must be divisible by "
+            f"'agent.transformer_heads' ({a.transformer_heads})"
+        )
+    if t.batch_size % t.num_envs:
+        raise ConfigError(
+            f"'train.batch_size' ({t.batch_size}) must be a multiple of "
+            f"'train.num_envs' ({t.num_envs}) so a sync batch is exactly num_envs x rollout_len"
+        )
+    if t.num_envs % t.async_groups:
+        raise ConfigError(
+            f"'train.num_envs' ({t.num_envs}) must be a multiple of "
+            f"'train.async_groups' ({t.async_groups})"
+        )
+    if t.num_envs % a.num_minibatches:
+        raise ConfigError(
+            f"'agent.num_minibatches' ({a.num_minibatches}) must divide 'train.num_envs'"
+        )
+    dev = t.device
+    if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise ConfigError(f"'train.device' must be auto, cpu, cuda or cuda:N, got {dev!r}")
+
+
+def from_dict(data: Mapping[str, Any] | None, base: Config | None = None) -> Config:
+    """Build a validated :class:`Config` from nested overrides of ``base`` (defaults)."""
+    cfg = base or Config()
+    data = data or {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}")
+    sections = {}
+    for name, values in data.items():
+        if name not in SECTIONS:
+            raise ConfigError(
+                f"unknown section '{name}' (allowed: {', '.join(SECTIONS)})"
+            )
+        if values is None:
+            continue
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"section '{name}' must be a mapping, got {values!r}")
+        sections[name] = _build_section(SECTIONS[name], values, name, getattr(cfg, name))
+    cfg = dataclasses.replace(cfg, **sections)
+    _check_values(cfg)
+    return cfg
+
+
+def to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
+    """Plain nested dict of a config (round-trips through :func:`from_dict`)."""
+    return dataclasses.asdict(cfg)
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge two nested override dicts; ``overrides`` wins."""
+    out: dict[str, Any] = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in base.items()}
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: invalid YAML{where}") from None
+
+
+def load(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Load a preset by name (``hmasd/configs/NAME.yaml``) or a YAML file by path.
+
+    Errors name the file and the offending key.
+    """
+    text = str(name_or_path)
+    path = Path(text)
+    if not (text.endswith((".yaml", ".yml")) or path.exists()):
+        if text not in preset_names():
+            raise ConfigError(
+                f"unknown config '{text}' (presets: {', '.join(preset_names())}; "
+                "or give a path to a .yaml file)"
+            )
+        path = PRESET_DIR / f"{text}.yaml"
+    data = read_yaml(path)
+    try:
+        cfg = from_dict(data)
+        if overrides:
+            cfg = from_dict(overrides, base=cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return cfg
+
+
+def dump(cfg: Config, path: Path) -> None:
+    """Write a config as YAML, atomically."""
+    from hmasd.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
