@@ -37,7 +37,7 @@ class EnvConfig:
     """Multi-UAV aerial base-station environment (SPEC section 1)."""
 
     scenario: Scenario = "base_station"
-    """`base_station`: UAVs serve users directly; `cooperative_network`: UAVs relay to a ground BS."""
+    """`base_station`: UAVs serve users directly; `cooperative_network`: UAVs relay to the BS."""
     n_uavs: int = 5
     """Number of UAVs (agents)."""
     n_users: int = 50

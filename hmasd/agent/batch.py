@@ -34,7 +34,7 @@ class Batch:
     ind_skill: Tensor
     """(T, B, n) long: individual skills z_i in force at step t."""
     action: Tensor
-    """(T, B, n, act_dim) raw Gaussian samples (before clipping to [-1, 1]); log-probs refer to these."""
+    """(T, B, n, act_dim) raw Gaussian samples, before clipping to [-1, 1] (log-probs use these)."""
     logp: Tensor
     """(T, B, n) log pi_l(a | o, z) at collection time (the PPO "old" log-prob)."""
     value: Tensor

@@ -1,0 +1,31 @@
+# Two entry points for a fresh machine (Python 3.11 + pip):
+#   make run   -> create .venv, install, run the whole DAG on the default config
+#   make test  -> create .venv, install with test extras, run every check CI runs
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= all
+
+.PHONY: setup run test lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: setup
+	$(BIN)/snakemake --cores $(CORES)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check .
+	$(BIN)/snakemake --lint
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf results .snakemake
