@@ -56,7 +56,7 @@ class EnvConfig:
     """Episode length in steps (the original used 5000)."""
     uav_start: UavStart = "center"
     """UAVs start clustered near the area centre (`center`) or uniformly at random."""
-    start_spread_m: float = 50.0
+    start_spread_m: float = 150.0
     """Half-width of the square around the centre in which UAVs start (`center`)."""
     user_layout: UserLayout = "clustered"
     """Ground-user placement: `uniform`, `clustered` (Gaussian clusters) or `hotspot`."""

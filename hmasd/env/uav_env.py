@@ -1,0 +1,657 @@
+"""Batched multi-UAV aerial base-station environment in torch (SPEC section 1).
+
+``B`` independent envs advance in one :meth:`UAVBaseStationEnv.step` call; envs, UAVs and
+users are tensor dimensions (no Python loop over them). See :class:`UAVBaseStationEnv`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from hmasd.config import EnvConfig
+from hmasd.env import channel
+from hmasd.errors import CheckpointError, ConfigError
+
+METRICS = (
+    "throughput_mbps",
+    "connected_users",
+    "coverage",
+    "mean_sinr_db",
+    "fairness",
+    "connectivity_ratio",
+    "mean_hops",
+)
+"""Per-step metric names (``out.metrics``); ``out.episode`` holds their episode means."""
+
+BS_HEIGHT_M = 25.0
+"""Height of the ground base station (``cooperative_network``), metres."""
+
+REFERENCE_SINR_DB = 30.0
+"""Throughput normaliser: every UAV delivering its whole bandwidth at this SINR."""
+
+HOTSPOT_FRACTION = 0.7
+"""``hotspot`` layout: share of users in the hotspots (the rest uniform)."""
+
+CLUSTER_CENTRE_STD = 0.08
+"""``clustered`` layout: std of the cluster centres around the area centre, x area size."""
+
+_ALLOWED = {
+    "scenario": ("base_station", "cooperative_network"),
+    "channel_model": channel.CHANNEL_MODELS,
+    "environment": tuple(channel.AL_HOURANI_PARAMS),
+    "user_layout": ("uniform", "clustered", "hotspot"),
+    "user_mobility": ("static", "random_waypoint"),
+    "uav_start": ("center", "random"),
+    "user_obs": ("relative", "density_map"),
+}
+
+
+class StepResult(NamedTuple):
+    """What :meth:`UAVBaseStationEnv.step` returns (``B`` = num_envs, ``n`` = n_agents)."""
+
+    obs: Tensor
+    """(B, n, obs_dim) observations after the auto-reset of done envs."""
+    state: Tensor
+    """(B, state_dim) global state after the auto-reset of done envs."""
+    reward: Tensor
+    """(B,) team reward of this step."""
+    done: Tensor
+    """(B,) bool: the episode hit ``max_steps`` (a time-limit truncation)."""
+    terminal_obs: Tensor
+    """(B, n, obs_dim) observation reached by this step, before any reset."""
+    terminal_state: Tensor
+    """(B, state_dim) state reached by this step, before any reset."""
+    metrics: dict[str, Tensor]
+    """Per-step metrics, each (B,) float32 (names in :data:`METRICS`)."""
+    episode: dict[str, Tensor]
+    """Episode means of the metrics plus ``return`` and ``length``, each (B,); valid where done."""
+
+
+def _check_config(cfg: EnvConfig) -> None:
+    """Checks the YAML loader cannot do (or that a hand-built EnvConfig skipped)."""
+    if not isinstance(cfg, EnvConfig):
+        raise ConfigError(f"env config must be an EnvConfig, got {type(cfg).__name__}")
+    for key, allowed in _ALLOWED.items():
+        value = getattr(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"'env.{key}' must be one of {', '.join(allowed)}, got {value!r}")
+    positive = (
+        "n_uavs", "n_users", "area_size_m", "max_speed_mps", "dt_s", "max_steps",
+        "carrier_hz", "bandwidth_hz", "max_users_per_uav", "max_hops", "n_clusters",
+        "density_map_size", "cluster_std_m", "backhaul_range_m", "backhaul_rate_mbps",
+    )  # fmt: skip
+    for key in positive:
+        value = getattr(cfg, key)
+        if not value > 0:
+            raise ConfigError(f"'env.{key}' must be > 0, got {value!r}")
+    for key in ("start_spread_m", "user_speed_mps"):
+        value = getattr(cfg, key)
+        if not value >= 0:
+            raise ConfigError(f"'env.{key}' must be >= 0, got {value!r}")
+    if not 0 < cfg.min_altitude_m <= cfg.max_altitude_m:
+        raise ConfigError(
+            f"'env.min_altitude_m' must be in (0, env.max_altitude_m], got {cfg.min_altitude_m!r}"
+        )
+    if cfg.channel_model == "3gpp_36777" and not (
+        cfg.min_altitude_m >= channel.TR36777_MIN_HEIGHT_M
+        and cfg.max_altitude_m <= channel.TR36777_MAX_HEIGHT_M
+    ):
+        raise ConfigError(
+            "'env.channel_model' 3gpp_36777 (UMa-AV) covers UAV heights "
+            f"{channel.TR36777_MIN_HEIGHT_M}-{channel.TR36777_MAX_HEIGHT_M} m; "
+            f"env.min_altitude_m/max_altitude_m are {cfg.min_altitude_m}/{cfg.max_altitude_m}"
+        )
+    for key in ("w_coverage", "w_sinr", "w_throughput", "w_connectivity", "w_hops"):
+        if not math.isfinite(getattr(cfg, key)):
+            raise ConfigError(f"'env.{key}' must be finite, got {getattr(cfg, key)!r}")
+
+
+def _env_indices(env_index: int | Tensor | None, num_envs: int, device: torch.device) -> Tensor:
+    """Normalise ``reset``'s ``env_index`` to a LongTensor of env indices on ``device``."""
+    if isinstance(env_index, Tensor):
+        idx = env_index.to(device)
+        if idx.dtype == torch.bool:
+            return idx.nonzero().squeeze(1)
+        return idx.long().reshape(-1)
+    if isinstance(env_index, int) and not isinstance(env_index, bool):
+        if not -num_envs <= env_index < num_envs:
+            raise IndexError(f"env_index {env_index} out of range for {num_envs} envs")
+        return torch.tensor([env_index % num_envs], device=device)
+    raise TypeError(f"env_index must be None, an int or a tensor, got {type(env_index).__name__}")
+
+
+class UAVBaseStationEnv:
+    """``num_envs`` independent multi-UAV base-station envs stepped together.
+
+    Dynamics: each UAV's action is a 3-D velocity in [-1, 1]^3 (clipped), scaled by
+    ``max_speed_mps``; positions are clipped to the ``area_size_m`` square and to
+    [``min_altitude_m``, ``max_altitude_m``]. Users stand on the ground (height 0) and are
+    static or follow random waypoints drawn from their own layout component (so a clustered
+    layout stays clustered). Layouts (:meth:`_sample_layout`): ``clustered`` is a city
+    around the base station (cluster centres near the area centre), ``hotspot`` scattered
+    hotspots over a uniform background, ``uniform``. UAVs take off near the centre (square
+    of half-width ``start_spread_m``, lowest altitude) or start at random
+    (``uav_start``). An episode lasts ``max_steps`` steps; done envs reset automatically
+    inside :meth:`step`.
+
+    Radio, per step: mean path loss of ``channel_model`` (:mod:`hmasd.env.channel`) gives
+    the received power of every UAV at every user; each user attaches to its strongest UAV,
+    and every other UAV's received power is interference (all UAVs share the band):
+    ``SINR = P_best / (sum_other P + noise)``. A user is a candidate when SINR >=
+    ``sinr_threshold_db``; each UAV serves its ``max_users_per_uav`` strongest candidates,
+    sharing its bandwidth equally: ``rate = bandwidth / n_served(uav) * log2(1 + SINR)``.
+
+    ``cooperative_network``: a ground base station stands at the area centre,
+    ``BS_HEIGHT_M`` high. UAV-UAV and UAV-BS links exist up to ``backhaul_range_m`` (3-D);
+    a UAV's hop count is its shortest path to the BS (BFS up to ``max_hops``). A UAV with no
+    path serves nobody. Backhaul model: every link carries ``backhaul_rate_mbps`` and relays
+    are half-duplex on one band, so an h-hop path delivers at most ``backhaul_rate_mbps / h``
+    (relays' shared load is ignored); a UAV's throughput is ``min(access, that cap)``, and
+    its users' rates are scaled down by the same factor.
+
+    Metrics (each (B,), per step; ``out.episode`` holds their episode means):
+    ``throughput_mbps`` (sum of served rates), ``connected_users`` (served users, counting
+    only UAVs with a backhaul path), ``coverage`` (connected_users / n_users),
+    ``mean_sinr_db`` (mean dB SINR of the connected users; if none, the mean over all users
+    of their best-link SINR, which is then below the threshold), ``fairness`` (Jain's index
+    over all users' rates, 0 when nobody is served), ``connectivity_ratio`` (share of UAVs
+    with a path; 1 for ``base_station``) and ``mean_hops`` (mean hops of connected UAVs, 0 if
+    none; 1 for ``base_station``).
+
+    Team reward (per step, O(1))::
+
+        r = w_coverage * coverage
+          + w_sinr * clip((mean_sinr_db + 10) / 40, 0, 1)
+          + w_throughput * min(throughput_mbps / T_ref, 1)
+          [cooperative_network only:]
+          + w_connectivity * connectivity_ratio - w_hops * mean_hops / max_hops
+
+    with ``T_ref = n_uavs * bandwidth_mbps * log2(1 + 10^(REFERENCE_SINR_DB / 10))`` (every
+    UAV using its whole band at 30 dB). With default weights r is in [0, 1.7]
+    (``base_station``) or [-0.1, 2.2] (``cooperative_network``).
+
+    Observations (all in [-1, 1]), agent ``i``, ``obs_dim`` = 3 + 3 (n - 1) + U + 1:
+    own position scaled to [-1, 1] per axis; other UAVs' positions relative to own
+    (dx/area, dy/area, dz/altitude span), in UAV order skipping ``i``; users as relative
+    positions (dx/area, dy/area) for ``user_obs: relative`` (U = 2 n_users) or the area's
+    user density map, ``density_map_size``^2 cells of ``log1p(count) / log1p(n_users)``, for
+    ``density_map`` (U = G^2, the same for every agent); the step fraction t / max_steps.
+    Global state, ``state_dim`` = 3 n + U' + 1: all UAV positions scaled to [-1, 1], users
+    (positions scaled to [-1, 1], U' = 2 n_users, or the density map, U' = G^2), step fraction.
+
+    Randomness comes only from the env's own ``torch.Generator`` (on ``device``), seeded by
+    ``seed``, so policy sampling never shifts layouts; :meth:`state_dict` captures it for an
+    exact resume.
+    """
+
+    action_dim = 3
+
+    def __init__(
+        self,
+        cfg: EnvConfig,
+        num_envs: int,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+    ) -> None:
+        _check_config(cfg)
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ConfigError(f"num_envs must be a positive int, got {num_envs!r}")
+        self.cfg = cfg
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.seed = int(seed)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(self.seed)
+
+        n, K = cfg.n_uavs, cfg.n_users
+        self.n_agents = n
+        self.n_users = K
+        self._cooperative = cfg.scenario == "cooperative_network"
+        self._relative = cfg.user_obs == "relative"
+        self._moving = cfg.user_mobility == "random_waypoint"
+        G = cfg.density_map_size
+        user_dim = 2 * K if self._relative else G * G
+        self.obs_dim = 3 + 3 * (n - 1) + user_dim + 1
+        self.state_dim = 3 * n + user_dim + 1
+
+        dev, f32 = self.device, torch.float32
+        A = float(cfg.area_size_m)
+        self._lo = torch.tensor([0.0, 0.0, cfg.min_altitude_m], device=dev)
+        self._hi = torch.tensor([A, A, cfg.max_altitude_m], device=dev)
+        span = torch.tensor([A, A, max(cfg.max_altitude_m - cfg.min_altitude_m, 1e-6)], device=dev)
+        self._span = span  # position -> [-1, 1] as (p - lo) / span * 2 - 1 (exact bounds)
+        self._speed = cfg.max_speed_mps * cfg.dt_s
+
+        # Radio constants (linear powers in mW).
+        self._tx_mw = 10.0 ** (cfg.tx_power_dbm / 10.0)
+        self._noise_mw = 10.0 ** (cfg.noise_dbm / 10.0)
+        self._thr_lin = 10.0 ** (cfg.sinr_threshold_db / 10.0)
+        self._bw_mbps = cfg.bandwidth_hz / 1e6
+        self._tp_ref = n * self._bw_mbps * math.log2(1.0 + 10.0 ** (REFERENCE_SINR_DB / 10.0))
+        self._topk = min(cfg.max_users_per_uav, K)
+        self._bs = torch.tensor([A / 2, A / 2, BS_HEIGHT_M], device=dev)
+        self._range2 = cfg.backhaul_range_m**2
+
+        B = num_envs
+        self.uav_pos = torch.zeros(B, n, 3, device=dev, dtype=f32)
+        self.user_pos = torch.zeros(B, K, 2, device=dev, dtype=f32)
+        self.user_target = torch.zeros(B, K, 2, device=dev, dtype=f32)
+        self.user_anchor = torch.zeros(B, K, 2, device=dev, dtype=f32)
+        self.user_spread = torch.zeros(B, K, device=dev, dtype=f32)  # < 0: uniform
+        self.t = torch.zeros(B, dtype=torch.long, device=dev)
+        self.ep_return = torch.zeros(B, device=dev, dtype=f32)
+        self.ep_metrics = torch.zeros(len(METRICS), B, device=dev, dtype=f32)
+        self._density = torch.zeros(B, G * G, device=dev, dtype=f32)
+        self._uxy = torch.zeros(B, 2, K, device=dev, dtype=f32)  # users, (x, y)-major copy
+        # Work buffers of _radio (dx, dy, and three (B, n, K) temporaries); mask buffers.
+        self._work = torch.zeros(5, B, n, K, device=dev, dtype=f32)
+        self._served = torch.zeros(B, n, K, device=dev, dtype=f32)
+        self._ok = torch.zeros(B, K, device=dev, dtype=f32)
+        # Host-side upper bound on max(t): lets step skip the done check (a device sync
+        # on CUDA) until some env can actually have reached max_steps.
+        self._max_t = 0
+        self.reset()
+
+    # ------------------------------------------------------------------------------
+    # Sampling (all through self.generator)
+
+    def _rand(self, *shape: int) -> Tensor:
+        return torch.rand(shape, generator=self.generator, device=self.device)
+
+    def _randn(self, *shape: int) -> Tensor:
+        return torch.randn(shape, generator=self.generator, device=self.device)
+
+    def _sample_layout(self, E: int) -> tuple[Tensor, Tensor]:
+        """Anchors (E, K, 2) and spreads (E, K) of the users' layout components.
+
+        ``uniform``: spread -1 (uniform over the area). ``clustered``: a city around the
+        base station: ``n_clusters`` centres drawn around the area centre (Gaussian, std
+        ``CLUSTER_CENTRE_STD * area``, clipped to the middle 80%), each user in a random
+        cluster with std ``cluster_std_m``. ``hotspot``: ``n_clusters`` hotspots uniform in
+        the middle 80% of the area holding ``HOTSPOT_FRACTION`` of the users (std
+        ``cluster_std_m / 2``), the rest uniform.
+        """
+        cfg, K, A = self.cfg, self.n_users, self.cfg.area_size_m
+        spread = torch.full((E, K), -1.0, device=self.device)
+        anchor = torch.full((E, K, 2), A / 2, device=self.device)
+        if cfg.user_layout == "uniform":
+            return anchor, spread
+        C = cfg.n_clusters
+        if cfg.user_layout == "clustered":
+            centres = A / 2 + (CLUSTER_CENTRE_STD * A) * self._randn(E, C, 2)
+            centres = centres.clamp_(0.1 * A, 0.9 * A)
+        else:
+            centres = (0.1 + 0.8 * self._rand(E, C, 2)) * A
+        member = (self._rand(E, K) * C).long().clamp_max(C - 1)
+        anchor = centres.gather(1, member[..., None].expand(E, K, 2))
+        if cfg.user_layout == "clustered":
+            spread.fill_(cfg.cluster_std_m)
+        else:
+            hot = self._rand(E, K) < HOTSPOT_FRACTION
+            spread = torch.where(hot, 0.5 * cfg.cluster_std_m, -1.0)
+        return anchor, spread
+
+    def _sample_points(self, anchor: Tensor, spread: Tensor) -> Tensor:
+        """One point per user from its layout component, clipped to the area. (E, K, 2)."""
+        A = self.cfg.area_size_m
+        uni = self._rand(*anchor.shape) * A
+        gauss = anchor + self._randn(*anchor.shape) * spread[..., None]
+        return torch.where(spread[..., None] < 0, uni, gauss).clamp_(0.0, A)
+
+    def _sample_uavs(self, E: int) -> Tensor:
+        """UAV start positions (E, n, 3).
+
+        ``center``: uniform in the square of half-width ``start_spread_m`` around the area
+        centre, at the lowest altitude (they take off near the base station).
+        ``random``: uniform over the area and the altitude band.
+        """
+        cfg, A = self.cfg, self.cfg.area_size_m
+        if cfg.uav_start == "random":
+            return self._lo + self._rand(E, self.n_agents, 3) * (self._hi - self._lo)
+        s = cfg.start_spread_m
+        xy = (A / 2 - s + 2 * s * self._rand(E, self.n_agents, 2)).clamp_(0.0, A)
+        z = torch.full((E, self.n_agents, 1), cfg.min_altitude_m, device=self.device)
+        return torch.cat([xy, z], -1)
+
+    def _density_map(self, users: Tensor) -> Tensor:
+        """Users per cell of a G x G grid over the area, scaled to [0, 1]. (E, G*G)."""
+        G, A = self.cfg.density_map_size, self.cfg.area_size_m
+        E = users.shape[0]
+        cell = (users * (G / A)).long().clamp_(0, G - 1)
+        flat = cell[..., 1] * G + cell[..., 0]
+        flat = flat + torch.arange(E, device=self.device)[:, None] * (G * G)
+        counts = torch.bincount(flat.reshape(-1), minlength=E * G * G).reshape(E, G * G)
+        return torch.log1p(counts.float()) / math.log1p(self.n_users)
+
+    # ------------------------------------------------------------------------------
+    # Reset
+
+    def reset(self, env_index: int | Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Start new episodes in all envs (``None``) or only those in ``env_index``.
+
+        ``env_index``: an int, a LongTensor of indices or a (B,) bool mask. Other envs are
+        left exactly as they were. Returns ``(obs (B, n, obs_dim), state (B, state_dim))``
+        for all envs.
+        """
+        if env_index is None:
+            self._reset_all()
+        else:
+            self._reset_idx(_env_indices(env_index, self.num_envs, self.device))
+        return self._observe()
+
+    def _reset_all(self) -> None:
+        B = self.num_envs
+        anchor, spread = self._sample_layout(B)
+        self.user_anchor.copy_(anchor)
+        self.user_spread.copy_(spread)
+        self.user_pos.copy_(self._sample_points(anchor, spread))
+        self.user_target.copy_(self._sample_points(anchor, spread))
+        self.uav_pos.copy_(self._sample_uavs(B))
+        self.t.zero_()
+        self.ep_return.zero_()
+        self.ep_metrics.zero_()
+        self._density.copy_(self._density_map(self.user_pos))
+        self._uxy.copy_(self.user_pos.transpose(1, 2))
+        self._max_t = 0
+
+    def _reset_idx(self, idx: Tensor) -> None:
+        E = int(idx.numel())
+        if E == 0:
+            return
+        anchor, spread = self._sample_layout(E)
+        self.user_anchor[idx] = anchor
+        self.user_spread[idx] = spread
+        users = self._sample_points(anchor, spread)
+        self.user_pos[idx] = users
+        self.user_target[idx] = self._sample_points(anchor, spread)
+        self.uav_pos[idx] = self._sample_uavs(E)
+        self.t[idx] = 0
+        self.ep_return[idx] = 0.0
+        self.ep_metrics[:, idx] = 0.0
+        self._density[idx] = self._density_map(users)
+        self._uxy[idx] = users.transpose(1, 2)
+
+    def set_positions(
+        self, uav_pos: Tensor | None = None, user_pos: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Place UAVs (B, n, 3) and/or users (B, K, 2) by hand (scripted scenarios, tests).
+
+        Positions are clipped to the area and altitude bounds; moving users keep their
+        waypoints. Returns the new ``(obs, state)``.
+        """
+        if uav_pos is not None:
+            self.uav_pos.copy_(torch.maximum(torch.minimum(uav_pos, self._hi), self._lo))
+        if user_pos is not None:
+            self.user_pos.copy_(user_pos.clamp(0.0, self.cfg.area_size_m))
+            self._uxy.copy_(self.user_pos.transpose(1, 2))
+            self._density.copy_(self._density_map(self.user_pos))
+        return self._observe()
+
+    # ------------------------------------------------------------------------------
+    # Observation
+
+    def _observe(self, dx: Tensor | None = None, dy: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Observations (B, n, obs_dim) and state (B, state_dim) of the current positions.
+
+        ``dx``, ``dy`` (B, n, K): user minus UAV offsets when the caller has them already.
+        """
+        B, n, K = self.num_envs, self.n_agents, self.n_users
+        # Division (not a folded scale) keeps the bounds exact: x <= hi => (x-lo)/span <= 1.
+        pos = (self.uav_pos - self._lo).div_(self._span).mul_(2.0).sub_(1.0)  # (B, n, 3)
+        # Pairwise offsets without the diagonal: dropping element 0 of the flattened
+        # (n, n) matrix leaves rows of n + 1 whose last entry is the next diagonal one.
+        pair = (pos[:, None] - pos[:, :, None]).reshape(B, n * n, 3)
+        rel = pair[:, 1:].reshape(B, n - 1, n + 1, 3)[:, :, :n].reshape(B, n, n - 1, 3) * 0.5
+        frac = (self.t.float() / self.cfg.max_steps)[:, None]  # (B, 1)
+        if self._relative:
+            if dx is None or dy is None:
+                dx = self.user_pos[:, None, :, 0] - self.uav_pos[..., 0:1]
+                dy = self.user_pos[:, None, :, 1] - self.uav_pos[..., 1:2]
+            users_obs = torch.stack([dx, dy], -1).reshape(B, n, 2 * K) / self.cfg.area_size_m
+            users_state = (self.user_pos / self.cfg.area_size_m * 2.0 - 1.0).reshape(B, 2 * K)
+        else:
+            users_state = self._density
+            users_obs = self._density[:, None].expand(B, n, self._density.shape[1])
+        obs = torch.cat([pos, rel.reshape(B, n, -1), users_obs, frac[:, None].expand(B, n, 1)], -1)
+        state = torch.cat([pos.reshape(B, -1), users_state, frac], -1)
+        return obs, state
+
+    # ------------------------------------------------------------------------------
+    # Radio
+
+    def _rx_power_mw(self, d2h: Tensor, h: Tensor) -> Tensor:
+        """Received power (B, n, K) in mW from squared horizontal distances and heights.
+
+        ``d2h`` (B, n, K) is overwritten; the result lives in a work buffer, valid until
+        the next step. Same numbers as ``tx_power - channel.path_loss_db(...)`` (tested),
+        rearranged so the hot path folds constants (no log for free space, one exp for the
+        LoS/NLoS mixture) and writes into preallocated buffers: fresh 1 MB temporaries
+        per op cost page faults that dominated the step on CPU.
+        """
+        cfg = self.cfg
+        k_db = math.log(10.0) / 10.0
+        g0 = (channel.SPEED_OF_LIGHT / (4.0 * math.pi * cfg.carrier_hz)) ** 2
+        if cfg.channel_model == "free_space":
+            return torch.reciprocal(d2h.add_(h * h), out=d2h).mul_(self._tx_mw * g0)
+        if cfg.channel_model == "al_hourani":
+            a, b, eta_los, eta_nlos = channel.al_hourani_params(cfg.environment)
+            r = torch.sqrt(d2h, out=self._work[2])
+            # atan2 on a stride-0 (expanded) argument is not vectorised: copy first.
+            x = self._work[3].copy_(h.expand_as(d2h))
+            torch.atan2(x, r, out=x)  # elevation, radians
+            # 1/(1 + a exp(-b(deg - a))) == sigmoid(b deg - b a - ln a)
+            x.mul_(b * 180.0 / math.pi).sub_(b * a + math.log(a))
+            torch.sigmoid(x, out=x)
+            # tx g0 10^(-(eta_NLoS + P (eta_LoS - eta_NLoS)) / 10) / d^2
+            x.mul_(-k_db * (eta_los - eta_nlos)).add_(math.log(self._tx_mw * g0) - k_db * eta_nlos)
+            torch.exp(x, out=x)
+            return x.div_(d2h.add_(h * h))
+        # 3gpp_36777: the reference formulas (allocating; not the default model).
+        r = d2h.sqrt()
+        pl = channel.tr36777_uma_av_path_loss_db(r, h.expand_as(r), cfg.carrier_hz)
+        return torch.exp((cfg.tx_power_dbm - pl) * k_db)
+
+    def _radio(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Metrics (len(METRICS), B), reward (B,), user offsets dx, dy (B, n, K) for obs.
+
+        Masks are float 0/1 tensors written with ``out=``: on CPU, bool intermediates and
+        ``torch.where`` over (B, n, K) cost several times more than float arithmetic.
+        """
+        cfg, K = self.cfg, self.n_users
+        uav = self.uav_pos
+        w = self._work
+        dx = torch.sub(self._uxy[:, 0:1], uav[..., 0:1], out=w[0])  # (B, n, K)
+        dy = torch.sub(self._uxy[:, 1:2], uav[..., 1:2], out=w[1])
+        d2h = torch.mul(dx, dx, out=w[4])
+        d2h.addcmul_(dy, dy)
+        p = self._rx_power_mw(d2h, uav[..., 2:3])  # (B, n, K)
+
+        best = p.amax(1)  # (B, K): each user attaches to its strongest UAV
+        interference = (p.sum(1) - best).clamp_min_(0.0)
+        sinr = best / (interference + self._noise_mw)  # (B, K)
+        ok = torch.ge(sinr, self._thr_lin, out=self._ok)  # (B, K) float
+        # served[b, j, k] = 1: user k attached to UAV j with SINR above threshold, then
+        # cut to the UAV's max_users_per_uav strongest links.
+        served = torch.eq(p, best[:, None], out=self._served)  # (B, n, K) float
+        served.mul_(ok[:, None])
+        self._cap_users(served, sinr)
+        n_served = served.sum(-1)  # (B, n)
+        share = self._bw_mbps / n_served.clamp_min(1.0)  # (B, n) Mbps per served user
+        se = torch.log2(sinr + 1.0)  # (B, K) spectral efficiency if served
+
+        if self._cooperative:
+            hops, linked = self._hops()
+            access = (served * se[:, None]).sum(-1) * share  # (B, n)
+            cap = linked * (cfg.backhaul_rate_mbps / hops)
+            tp_uav = torch.minimum(access, cap)
+            # Capped UAVs scale their users' rates down; unlinked UAVs serve nobody.
+            share = share * (tp_uav / access.clamp_min(1e-12))
+            served.mul_(linked[:, :, None])
+            n_linked = linked.sum(-1)
+            conn_ratio = n_linked / self.n_agents
+            mean_hops = (linked * hops).sum(-1) / n_linked.clamp_min(1.0)
+        else:
+            conn_ratio = torch.ones_like(sinr[:, 0])
+            mean_hops = conn_ratio
+        # Each served user's rate: (bandwidth share of its UAV) x log2(1 + SINR).
+        # (a batched (1 x n) @ (n x K) matmul is ~3x slower than this on CPU)
+        user_share = (served * share[:, :, None]).sum(1)  # (B, K); 0 where not served
+        rate = user_share * se  # (B, K) Mbps
+        is_served = served.sum(1)  # (B, K) 0/1
+        throughput = rate.sum(-1)
+        connected = is_served.sum(-1)
+        coverage = connected / K
+        sum_r2 = (rate * rate).sum(-1)
+        # Jain's index over all users; 0 when nobody is served.
+        fairness = throughput * throughput / (K * sum_r2).clamp_min(1e-30)
+        sinr_db = 10.0 * torch.log10(sinr.clamp_min(1e-30))  # (B, K)
+        served_db = (sinr_db * is_served).sum(-1) / connected.clamp_min(1.0)
+        mean_sinr_db = torch.where(connected > 0, served_db, sinr_db.mean(-1))
+
+        metrics = torch.stack(
+            [throughput, connected, coverage, mean_sinr_db, fairness, conn_ratio, mean_hops]
+        )
+        reward = (
+            cfg.w_coverage * coverage
+            + cfg.w_sinr * ((mean_sinr_db + 10.0) / 40.0).clamp(0.0, 1.0)
+            + cfg.w_throughput * (throughput / self._tp_ref).clamp_max(1.0)
+        )
+        if self._cooperative:
+            reward = (
+                reward + cfg.w_connectivity * conn_ratio - cfg.w_hops * (mean_hops / cfg.max_hops)
+            )
+        return metrics, reward, dx, dy
+
+    def _cap_users(self, served: Tensor, sinr: Tensor) -> None:
+        """Keep (in place) each UAV's ``max_users_per_uav`` highest-SINR candidates.
+
+        ``served`` (B, n, K) float 0/1 candidates, ``sinr`` (B, K). Only UAVs with more
+        candidates than the cap need a top-k; on CPU (where the host sync is free) it runs
+        on just those rows, since CPU top-k costs ~0.4 us per row.
+        """
+        M, K = self._topk, self.n_users
+        if M >= K:
+            return
+        B, n = self.num_envs, self.n_agents
+        flat = served.view(B * n, K)
+        over = flat.sum(-1) > M  # (B*n,)
+        if self.device.type == "cpu":
+            rows = over.nonzero().squeeze(1)
+            if rows.numel() == 0:
+                return
+            cand = flat[rows]  # (R, K)
+            score = cand * (sinr[rows // n] + 1.0) - 1.0  # SINR where candidate, else -1
+            keep = torch.zeros_like(cand)
+            keep.scatter_(1, score.topk(M, dim=1, sorted=False).indices, 1.0)
+            flat[rows] = keep.mul_(cand)
+            return
+        score = flat * (sinr.repeat_interleave(n, 0) + 1.0) - 1.0
+        keep = torch.zeros_like(flat)
+        keep.scatter_(1, score.topk(M, dim=1, sorted=False).indices, 1.0)
+        drop = over[:, None] * (1.0 - keep)  # 1 where an over-cap UAV drops the user
+        flat.mul_(1.0 - drop)
+
+    def _hops(self) -> tuple[Tensor, Tensor]:
+        """Hop counts (B, n) float (``max_hops + 1`` if unreachable) and linked (B, n) 0/1.
+
+        Vectorised BFS from the base station over links of at most ``backhaul_range_m``.
+        """
+        uav, H = self.uav_pos, self.cfg.max_hops
+        to_bs = ((uav - self._bs) ** 2).sum(-1)  # (B, n)
+        diff = uav[:, :, None] - uav[:, None]
+        adj = ((diff * diff).sum(-1) <= self._range2).float()  # (B, n, n)
+        hops = torch.where(to_bs <= self._range2, 1.0, float(H + 1))  # (B, n)
+        for k in range(2, H + 1):
+            frontier = (hops == k - 1).float()  # (B, n)
+            reach = torch.bmm(adj, frontier[..., None])[..., 0] > 0
+            hops = torch.where(reach & (hops > k), float(k), hops)
+        return hops, (hops <= H).float()
+
+    # ------------------------------------------------------------------------------
+    # Step
+
+    def _move_users(self) -> None:
+        step = self.cfg.user_speed_mps * self.cfg.dt_s
+        delta = self.user_target - self.user_pos
+        dist = delta.norm(dim=-1, keepdim=True)  # (B, K, 1)
+        arrived = dist <= step
+        self.user_pos.add_(delta * (step / dist.clamp_min(1e-6)))
+        self.user_pos.copy_(torch.where(arrived, self.user_target, self.user_pos))
+        fresh = self._sample_points(self.user_anchor, self.user_spread)
+        self.user_target.copy_(torch.where(arrived, fresh, self.user_target))
+        self._density.copy_(self._density_map(self.user_pos))
+        self._uxy.copy_(self.user_pos.transpose(1, 2))
+
+    def step(self, actions: Tensor) -> StepResult:
+        """Advance every env one step. ``actions`` (B, n, 3), clipped to [-1, 1] here."""
+        if actions.shape != self.uav_pos.shape:
+            raise ValueError(
+                f"actions must have shape {tuple(self.uav_pos.shape)}, got {tuple(actions.shape)}"
+            )
+        self.uav_pos.add_(actions.clamp(-1.0, 1.0), alpha=self._speed)
+        torch.maximum(self.uav_pos, self._lo, out=self.uav_pos)
+        torch.minimum(self.uav_pos, self._hi, out=self.uav_pos)
+        if self._moving:
+            self._move_users()
+        self.t += 1
+        self._max_t += 1
+
+        metrics, reward, dx, dy = self._radio()
+        self.ep_metrics += metrics
+        self.ep_return += reward
+        obs, state = self._observe(dx, dy)
+
+        length = self.t.float()
+        episode = {name: self.ep_metrics[i] / length for i, name in enumerate(METRICS)}
+        episode["return"] = self.ep_return.clone()
+        episode["length"] = self.t.clone()
+        metric_dict = {name: metrics[i] for i, name in enumerate(METRICS)}
+
+        if self._max_t >= self.cfg.max_steps:
+            done = self.t >= self.cfg.max_steps
+            self._reset_idx(done.nonzero().squeeze(1))
+            self._max_t = int(self.t.max())
+            next_obs, next_state = self._observe()
+        else:
+            done = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+            next_obs, next_state = obs, state
+        return StepResult(next_obs, next_state, reward, done, obs, state, metric_dict, episode)
+
+    # ------------------------------------------------------------------------------
+    # Checkpointing
+
+    _STATE_KEYS = (
+        "uav_pos", "user_pos", "user_target", "user_anchor", "user_spread", "t",
+        "ep_return", "ep_metrics", "_density",
+    )  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything an exact resume needs: positions, users, counters, RNG state."""
+        d: dict[str, Any] = {k.lstrip("_"): getattr(self, k).clone() for k in self._STATE_KEYS}
+        d["generator"] = self.generator.get_state()
+        d["num_envs"] = self.num_envs
+        d["n_uavs"] = self.n_agents
+        d["n_users"] = self.n_users
+        return d
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output; CheckpointError if it is for another shape."""
+        for key in ("num_envs", "n_uavs", "n_users"):
+            mine = getattr(self, "n_agents" if key == "n_uavs" else key)
+            if d.get(key) != mine:
+                raise CheckpointError(
+                    f"env state is for {key} = {d.get(key)!r}, this env has {mine}"
+                )
+        for key in self._STATE_KEYS:
+            value = d.get(key.lstrip("_"))
+            target = getattr(self, key)
+            if not isinstance(value, Tensor) or value.shape != target.shape:
+                raise CheckpointError(f"env state: '{key.lstrip('_')}' missing or wrong shape")
+            target.copy_(value)
+        self.generator.set_state(d["generator"])
+        self._uxy.copy_(self.user_pos.transpose(1, 2))
+        self._max_t = int(self.t.max())
