@@ -1,0 +1,57 @@
+"""Strict on-policy schedule (the seed's "sync" mode).
+
+All ``num_envs`` envs step under one frozen policy version ``v`` for ``rollout_len`` steps,
+so exactly ``batch_size = num_envs x rollout_len`` transitions are stored; collection then
+stops and the agent updates on exactly that data (``v -> v + 1``). Every step of a rollout
+starts a fresh skill window, so every high-level decision in the batch is made by ``v`` too:
+the stale-sample fraction and the policy lag are 0 by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from hmasd.agent.batch import Batch
+from hmasd.training.rollout import Collector, Dims, RolloutBuffer, RunningState
+
+
+class SyncSchedule:
+    """Collects one full ``(rollout_len, num_envs)`` batch per update into one reused buffer."""
+
+    mode = "sync"
+
+    def __init__(
+        self,
+        agent: Any,
+        env: Any,
+        collector: Collector,
+        rollout_len: int,
+        dims: Dims,
+        device: torch.device,
+    ) -> None:
+        self.agent, self.env, self.collector = agent, env, collector
+        obs, state = env.reset()
+        num_envs = obs.shape[0]
+        self.rs = RunningState.initial(obs, state, agent.initial_hidden(num_envs))
+        self.buf = RolloutBuffer(rollout_len, num_envs, dims, device)
+        self.device = device
+
+    @property
+    def envs(self) -> list[Any]:
+        return [self.env]
+
+    def next_batch(self, env_step: int) -> tuple[Batch, int]:
+        """Roll out under the current version; the batch views the reused buffer, so it is
+        valid until the next call (the update consumes it first)."""
+        env_step = self.collector.collect(
+            self.agent, self.env, self.rs, self.buf, env_step, force_decision=True
+        )
+        return self.buf.batch(), env_step
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"running": self.rs.state_dict()}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.rs = RunningState.from_state_dict(d["running"], self.device)

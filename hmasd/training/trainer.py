@@ -1,0 +1,419 @@
+"""The training entry point: ``train(cfg, mode, seed, run_dir)``.
+
+CleanRL order, one update per loop iteration:
+
+    seed -> build env(s), agent, tracker -> [resume] ->
+    loop: collect a batch (schedule) -> update (agent) -> log -> eval/best -> export
+          -> periodic checkpoint
+    -> final eval -> best/final checkpoints -> tracker summary -> train_summary.json
+
+Sync and async share everything here; they differ only in the schedule object
+(:class:`~hmasd.training.sync.SyncSchedule` / :class:`~hmasd.training.async_.AsyncSchedule`)
+that hands back the next batch. ``train_summary.json`` is written last: its presence means
+the run finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import resource
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hmasd.config import Config, derived, dump, to_dict
+from hmasd.errors import ConfigError, TrainingError
+from hmasd.io import atomic_write_json
+from hmasd.seeding import resolve_device, seed_everything
+from hmasd.training import checkpoint as ckpt
+from hmasd.training.async_ import AsyncSchedule
+from hmasd.training.evaluate import EVAL_STREAM, derive_seed, evaluate_agent, make_env
+from hmasd.training.rollout import Collector, Dims
+from hmasd.training.sync import SyncSchedule
+
+log = logging.getLogger(__name__)
+
+MODES = ("sync", "async")
+GROUP_STREAM = 0xA5C0  # env seeds of async groups: derive_seed(seed, GROUP_STREAM + g)
+
+
+@dataclass
+class UpdateStats:
+    """What one update measured about its batch (policy lag in versions)."""
+
+    stale_fraction: float
+    mean_lag: float
+    max_lag: int
+    update_time: float
+    losses: dict[str, float]
+
+
+@dataclass
+class Progress:
+    """Counters of a run, saved in checkpoints so a resumed run continues them."""
+
+    env_step: int = 0
+    updates: int = 0
+    elapsed: float = 0.0
+    """Wall seconds spent by earlier processes of this run (resume)."""
+    best_eval: float | None = None
+    last_eval: dict[str, Any] | None = None
+    last_eval_step: int = -1
+    stale_sum: float = 0.0
+    lag_sum: float = 0.0
+    max_lag: int = 0
+    collect_time: float = 0.0
+    update_time: float = 0.0
+
+
+def batch_lag(batch_version: torch.Tensor, current: int) -> tuple[float, float, int]:
+    """Stale fraction, mean and max lag of samples stamped ``batch_version`` against the
+    learner's ``current`` version (lag counts policy versions, one per update)."""
+    lag = current - batch_version
+    n = lag.numel()
+    return float((lag > 0).sum()) / n, float(lag.sum()) / n, int(lag.max())
+
+
+def update_phase(agent: Any, batch: Any) -> UpdateStats:
+    """Measure the batch's staleness, update the agent on it and check the losses."""
+    current = int(agent.policy_version)
+    stale, mean_lag, max_lag = batch_lag(batch.version, current)
+    t0 = time.perf_counter()
+    losses = agent.update(batch)
+    if batch.obs.is_cuda:
+        torch.cuda.synchronize(batch.obs.device)
+    dt = time.perf_counter() - t0
+    bad = sorted(k for k, v in losses.items() if not math.isfinite(v))
+    if bad:
+        raise TrainingError(
+            f"update {current + 1}: loss '{bad[0]}' is {losses[bad[0]]} (and {len(bad) - 1} "
+            "more non-finite); stopping"
+        )
+    return UpdateStats(stale, mean_lag, max_lag, dt, losses)
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+class _Reporter:
+    """tqdm bar on a terminal, plain log lines every few updates otherwise."""
+
+    def __init__(self, total: int, initial: int, num_updates: int) -> None:
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
+        self.every = max(1, num_updates // 20)
+        self.last = initial
+
+    def update(self, p: Progress, sps: float, recent: deque[float]) -> None:
+        reward = sum(recent) / len(recent) if recent else math.nan
+        if self.bar is not None:
+            self.bar.update(p.env_step - self.last)
+            self.bar.set_postfix(sps=f"{sps:.0f}", reward=f"{reward:.3f}", v=p.updates)
+        elif p.updates % self.every == 0:
+            log.info(
+                "update %d: env_step %d, %.0f env-steps/s, recent reward %.3f",
+                p.updates,
+                p.env_step,
+                sps,
+                reward,
+            )
+        self.last = p.env_step
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Run:
+    """Everything one training process holds: envs, agent, schedule, tracker, counters."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        mode: str,
+        seed: int,
+        run_dir: Path,
+        device: torch.device,
+        agent_cls: type | None,
+        start_step: int,
+        config_name: str | None = None,
+    ) -> None:
+        from hmasd.agent import HMASDAgent, low_level_reward
+        from hmasd.tracking import Tracker
+
+        t, d = cfg.train, derived(cfg)
+        self.cfg, self.mode, self.seed, self.run_dir, self.device = cfg, mode, seed, run_dir, device
+        self.derived = d
+        self.config_name = config_name
+        if mode == "sync":
+            envs = [make_env(cfg.env, t.num_envs, device, seed)]
+        else:
+            envs = [
+                make_env(cfg.env, d.group_size, device, derive_seed(seed, GROUP_STREAM + g))
+                for g in range(t.async_groups)
+            ]
+        e = envs[0]
+        cls = agent_cls or HMASDAgent
+        self.agent = cls(cfg.agent, e.n_agents, e.obs_dim, e.state_dim, e.action_dim, device)
+        hidden_dim = int(self.agent.initial_hidden(1).shape[-1])
+        dims = Dims(e.n_agents, e.obs_dim, e.state_dim, e.action_dim, hidden_dim)
+        self.tracker = Tracker(
+            run_dir,
+            cfg.tracking,
+            mode,
+            e.n_agents,
+            cfg.agent.n_team_skills,
+            cfg.agent.n_ind_skills,
+            # The first step this process can log: on resume the checkpoint's own step was
+            # logged before it was saved, so TensorBoard must keep it.
+            start_step=start_step + 1 if start_step > 0 else 0,
+        )
+        self.recent: deque[float] = deque(maxlen=10)
+        if mode == "sync":
+            col = Collector(cfg.agent, low_level_reward, self.tracker, 0, self.recent)
+            self.schedule: SyncSchedule | AsyncSchedule = SyncSchedule(
+                self.agent, e, col, d.rollout_len, dims, device
+            )
+        else:
+            cols = [
+                Collector(cfg.agent, low_level_reward, self.tracker, g * d.group_size, self.recent)
+                for g in range(t.async_groups)
+            ]
+            self.schedule = AsyncSchedule(
+                self.agent, envs, cols, t.async_chunk_steps, t.batch_size, dims, device
+            )
+        self.p = Progress()
+
+    # ---------------------------------------------------------------- checkpoints
+    def payload(self) -> dict[str, Any]:
+        return {
+            "config": to_dict(self.cfg),
+            "config_name": self.config_name,
+            "mode": self.mode,
+            "seed": self.seed,
+            "env_step": self.p.env_step,
+            "policy_version": int(self.agent.policy_version),
+            "agent": self.agent.state_dict(),
+            "env": [env.state_dict() for env in self.schedule.envs],
+            "tracker": self.tracker.state_dict(),
+            "rng": ckpt.rng_state(),
+            "schedule": self.schedule.state_dict(),
+            "progress": vars(self.p).copy(),
+            "recent_returns": list(self.recent),
+        }
+
+    def restore(self, path: Path, data: dict[str, Any]) -> None:
+        try:
+            self.agent.load_state_dict(data["agent"])
+            envs = self.schedule.envs
+            if len(data["env"]) != len(envs):
+                raise ValueError("number of env groups differs")
+            for env, sd in zip(envs, data["env"], strict=True):
+                env.load_state_dict(sd)
+            self.schedule.load_state_dict(data["schedule"])
+            self.tracker.load_state_dict(data["tracker"])
+            self.p = Progress(**data["progress"])
+            self.recent.extend(data.get("recent_returns", []))
+            ckpt.set_rng_state(data["rng"])
+        except (
+            ckpt.CheckpointError,
+            KeyError,
+            ValueError,
+            RuntimeError,
+            TypeError,
+            IndexError,
+            AttributeError,
+        ) as exc:
+            raise ckpt.CheckpointError(
+                f"{path}: checkpoint does not fit this run ({type(exc).__name__}: "
+                f"{ckpt.one_line(exc)})"
+            ) from None
+
+    def save(self, path: Path) -> None:
+        ckpt.save_checkpoint(path, self.payload())
+        log.debug("checkpoint %s", path)
+
+    # ---------------------------------------------------------------- evaluation
+    def evaluate(self) -> dict[str, Any]:
+        t = self.cfg.train
+        res = evaluate_agent(
+            self.agent, self.cfg, t.eval_episodes, derive_seed(self.seed, EVAL_STREAM), self.device
+        )
+        self.tracker.log_eval(self.p.env_step, res["mean_reward"], res["std_reward"])
+        self.p.last_eval_step = self.p.env_step
+        self.p.last_eval = {k: v for k, v in res.items() if k != "per_episode"}
+        log.info(
+            "eval at env_step %d: mean return %.3f +/- %.3f",
+            self.p.env_step,
+            res["mean_reward"],
+            res["std_reward"],
+        )
+        if self.p.best_eval is None or res["mean_reward"] > self.p.best_eval:
+            self.p.best_eval = res["mean_reward"]
+            self.save(ckpt.best_path(self.run_dir, self.mode))
+        return res
+
+    # ---------------------------------------------------------------- one update
+    def step(self, t_start: float) -> None:
+        """Collect one batch, update on it, log, evaluate/checkpoint when due."""
+        p, t, tracker = self.p, self.cfg.train, self.tracker
+        from hmasd.tracking import UpdateRecord
+
+        prev_step = p.env_step
+        t0 = time.perf_counter()
+        batch, p.env_step = self.schedule.next_batch(p.env_step)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        collection_time = time.perf_counter() - t0
+        stats = update_phase(self.agent, batch)
+        p.updates += 1
+        p.collect_time += collection_time
+        p.update_time += stats.update_time
+        p.stale_sum += stats.stale_fraction
+        p.lag_sum += stats.mean_lag
+        p.max_lag = max(p.max_lag, stats.max_lag)
+        wall = p.elapsed + time.perf_counter() - t_start
+        record = UpdateRecord(
+            policy_version=int(self.agent.policy_version),
+            samples_collected=int(batch.num_steps),
+            collection_time=collection_time,
+            update_time=stats.update_time,
+            stale_fraction=stats.stale_fraction,
+            mean_lag=stats.mean_lag,
+            max_lag=stats.max_lag,
+            env_steps=p.env_step,
+            wall_time=wall,
+        )
+        tracker.log_update(p.env_step, record, stats.losses)
+        sps = (p.env_step - prev_step) / max(collection_time + stats.update_time, 1e-9)
+        self.last_sps = sps
+        if p.env_step // t.eval_interval > prev_step // t.eval_interval:
+            self.evaluate()
+        tracker.maybe_export(p.env_step)
+        if p.env_step // t.checkpoint_interval > prev_step // t.checkpoint_interval:
+            # Elapsed is saved as of now so a resumed run's wall clock carries on.
+            p.elapsed, saved = wall, p.elapsed
+            self.save(ckpt.periodic_path(self.run_dir, self.mode, p.env_step))
+            p.elapsed = saved
+
+
+def _check(cfg: Config, mode: str) -> None:
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+
+
+def train(
+    cfg: Config,
+    mode: str,
+    seed: int,
+    run_dir: Path,
+    *,
+    resume_from: Path | None = None,
+    agent_cls: type | None = None,
+    config_name: str | None = None,
+) -> dict[str, Any]:
+    """Train HMASD under the ``sync`` or ``async`` schedule; returns the run summary.
+
+    ``resume_from``: a checkpoint of this run (same config shapes, mode and seed) to
+    continue from; the run then ends with the same weights and exports as if it had never
+    stopped (CPU). ``agent_cls``: an :class:`~hmasd.agent.HMASDAgent` subclass (tests).
+    ``config_name``: recorded in checkpoints and the summary (eval JSONs carry it on).
+    Writes ``run_dir/{config.yaml, models/, tb/, paper_data/, train_summary.json}``.
+    """
+    _check(cfg, mode)
+    seed_everything(seed, cfg.train.deterministic)
+    if cfg.train.torch_threads > 0:
+        torch.set_num_threads(cfg.train.torch_threads)
+    device = resolve_device(cfg.train.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"'train.device' is {cfg.train.device!r} but CUDA is not available")
+    run_dir = Path(run_dir)
+    data = None
+    if resume_from is not None:
+        data = ckpt.load_checkpoint(resume_from, map_location=device)
+        ckpt.check_compatible(Path(resume_from), data, to_dict(cfg), mode, seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump(cfg, run_dir / "config.yaml")
+    summary_path = run_dir / "train_summary.json"
+    if summary_path.exists():
+        summary_path.unlink()  # a rerun is not finished until it writes a new one
+
+    start = int(data["env_step"]) if data else 0
+    run = Run(cfg, mode, seed, run_dir, device, agent_cls, start, config_name)
+    if data is not None:
+        run.restore(Path(resume_from), data)
+        log.info("resumed from %s at env_step %d", resume_from, run.p.env_step)
+    p, d = run.p, run.derived
+    reporter = _Reporter(d.num_updates * cfg.train.batch_size, p.env_step, d.num_updates)
+    t_start = time.perf_counter()
+    run.last_sps = math.nan
+    try:
+        while p.updates < d.num_updates:
+            run.step(t_start)
+            reporter.update(p, run.last_sps, run.recent)
+    finally:
+        reporter.close()
+    train_wall = p.elapsed + time.perf_counter() - t_start
+
+    # Final evaluation (unless one just ran at this step), then best/final checkpoints.
+    if p.last_eval_step != p.env_step:
+        run.evaluate()
+    best = ckpt.best_path(run_dir, mode)
+    if not best.exists():
+        run.save(best)
+    p.elapsed += time.perf_counter() - t_start
+    run.save(ckpt.final_path(run_dir, mode))
+    n = max(p.updates, 1)
+    summary = {
+        "config_name": config_name,
+        "mode": mode,
+        "seed": seed,
+        "env_steps": p.env_step,
+        "updates": p.updates,
+        "policy_version": int(run.agent.policy_version),
+        "wall_time_s": p.elapsed,
+        # End to end (collection, update, logging, eval, checkpoints) over this run's wall
+        # time, and collection + update only.
+        "env_steps_per_s": p.env_step / max(train_wall, 1e-9),
+        "env_steps_per_s_collect_update": p.env_step / max(p.collect_time + p.update_time, 1e-9),
+        "mean_collection_time_s": p.collect_time / n,
+        "mean_update_time_s": p.update_time / n,
+        "mean_stale_fraction": p.stale_sum / n,
+        "mean_lag": p.lag_sum / n,
+        "max_lag": p.max_lag,
+        "best_eval_mean_reward": p.best_eval,
+        "final_eval": p.last_eval,
+        "peak_rss_mb": peak_rss_mb(),
+        "device": str(device),
+        "resumed_from": str(resume_from) if resume_from is not None else None,
+    }
+    if device.type == "cuda":
+        summary["cuda_max_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    run.tracker.close(summary)
+    atomic_write_json(summary_path, summary)
+    return summary
+
+
+def make_train(
+    cfg: Config, mode: str, run_dir: Path, *, resume_from: Path | None = None
+) -> Callable[[int], dict[str, Any]]:
+    """purejaxrl-style: fix everything but the seed; ``make_train(cfg, ...)(seed)``."""
+    _check(cfg, mode)
+
+    def _train(seed: int) -> dict[str, Any]:
+        return train(cfg, mode, seed, run_dir, resume_from=resume_from)
+
+    return _train
