@@ -107,7 +107,7 @@ def main() -> None:
                 f"{mode:6} {device:7} {r['env_steps_per_s']:12.0f} "
                 f"{r['env_steps_per_s_collect_update']:10.0f} "
                 f"{r['mean_collection_time_s']:10.3f} {r['mean_update_time_s']:9.3f} "
-                f"{r['peak_rss_mb']:8.0f} {cuda if cuda is None else round(cuda):>9} "
+                f"{r['peak_rss_mb']:8.0f} {'-' if cuda is None else str(round(cuda)):>9} "
                 f"{r['mean_stale_fraction']:6.3f}"
             )
 

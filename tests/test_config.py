@@ -103,3 +103,10 @@ def test_merge_is_deep() -> None:
 def test_presets_all_load() -> None:
     for name in C.preset_names():
         C.load(name)
+
+
+def test_scientific_notation_without_dot_is_a_float(tmp_path: Path) -> None:
+    path = tmp_path / "sci.yaml"
+    path.write_text("agent:\n  lr: 1e-4\n  adam_eps: 3E-5\n")
+    cfg = C.load(path)
+    assert cfg.agent.lr == 1e-4 and cfg.agent.adam_eps == 3e-5

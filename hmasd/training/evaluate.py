@@ -19,7 +19,7 @@ from hmasd.config import Config, EnvConfig, from_dict
 from hmasd.errors import CheckpointError, ConfigError, TrainingError
 from hmasd.io import atomic_write_json
 from hmasd.seeding import resolve_device, seed_everything
-from hmasd.training.checkpoint import one_line, load_checkpoint
+from hmasd.training.checkpoint import load_checkpoint, one_line
 
 # Per-episode columns of the eval JSON, in order (env episode metrics of the same names).
 EPISODE_KEYS = (

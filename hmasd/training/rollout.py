@@ -160,7 +160,7 @@ class Collector:
 
     Args:
         acfg: agent config (skill interval k and the lambda weights of the components).
-        low_level_reward: ``(env_reward (B,), log q_D (B,), log q_d (B, n), acfg) -> (B, n)``.
+        low_level_reward: ``(cfg=, env_reward= (B,), team_logq= (B,), ind_logq= (B, n)) -> (B, n)``.
         tracker: receives skills, step rewards and finished episodes; None for no tracking.
         env_offset: env id of this env's first row (async groups number envs globally).
     """
@@ -245,7 +245,7 @@ class Collector:
 
             # --- 3. intrinsic and low-level reward -------------------------------------
             tq, iq = agent.intrinsic(out.terminal_state, out.terminal_obs, rs.team, rs.ind)
-            reward = self.low_level_reward(out.reward, tq, iq, a)
+            reward = self.low_level_reward(cfg=a, env_reward=out.reward, team_logq=tq, ind_logq=iq)
             b["env_reward"][t] = out.reward
             b["team_disc_logq"][t] = tq
             b["ind_disc_logq"][t] = iq

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import resource
+import shutil
 import sys
 import time
 from collections import deque
@@ -113,7 +114,9 @@ class _Reporter:
         if sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
+            # A terminal that reports 0 columns (some ptys) would get an empty bar.
+            cols = shutil.get_terminal_size((100, 20)).columns or 100
+            self.bar = tqdm(total=total, initial=initial, unit="step", unit_scale=True, ncols=cols)
         self.every = max(1, num_updates // 20)
         self.last = initial
 
@@ -196,6 +199,7 @@ class Run:
                 self.agent, envs, cols, t.async_chunk_steps, t.batch_size, dims, device
             )
         self.p = Progress()
+        self.last_sps = math.nan  # env-steps/s of the last update (progress bar, log lines)
 
     # ---------------------------------------------------------------- checkpoints
     def payload(self) -> dict[str, Any]:
@@ -298,8 +302,7 @@ class Run:
             wall_time=wall,
         )
         tracker.log_update(p.env_step, record, stats.losses)
-        sps = (p.env_step - prev_step) / max(collection_time + stats.update_time, 1e-9)
-        self.last_sps = sps
+        self.last_sps = (p.env_step - prev_step) / max(collection_time + stats.update_time, 1e-9)
         if p.env_step // t.eval_interval > prev_step // t.eval_interval:
             self.evaluate()
         tracker.maybe_export(p.env_step)
@@ -359,7 +362,6 @@ def train(
     p, d = run.p, run.derived
     reporter = _Reporter(d.num_updates * cfg.train.batch_size, p.env_step, d.num_updates)
     t_start = time.perf_counter()
-    run.last_sps = math.nan
     try:
         while p.updates < d.num_updates:
             run.step(t_start)
