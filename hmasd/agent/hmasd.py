@@ -1,14 +1,29 @@
-"""HMASD agent: acting at both levels, the intrinsic reward, and one PPO update of every network.
+"""HMASD agent: acting at both levels, the intrinsic reward, and one PPO update of everything.
 
-Read top to bottom, :meth:`HMASDAgent.update` is the algorithm: advantages for both levels
-(GAE in real time order), value-normaliser updates, then ``ppo_epochs`` epochs over
-minibatches of whole sequences where the skill discoverer (actor + critic), the skill
-coordinator (scoring the *stored* skills) and both discriminators take one optimiser step
-each, and finally ``policy_version += 1``.
+Read top to bottom, :meth:`HMASDAgent.update` is the algorithm (Yang et al., NeurIPS 2023):
+
+1. advantages of both levels over real time order (:meth:`HMASDAgent._prepare`): GAE of the
+   low-level reward with V_l(s, Z), and the masked GAE over skill windows with V_h;
+   value normalisers take in the new targets;
+2. ``ppo_epochs`` epochs over ``num_minibatches`` minibatches of whole sequences, each one
+   optimiser step of the skill discoverer (actor replayed from the stored GRU state, and
+   critic), the skill coordinator (the STORED skills scored by teacher forcing) and both
+   discriminators (cross-entropy on the next state / observations);
+3. ``policy_version += 1``.
+
+The PPO "old" log-probs and values are the ones stored in the :class:`Batch` for exactly the
+samples being trained, so before the first optimiser step every ratio is 1
+(:attr:`HMASDAgent.first_ratios` keeps them for tests). Episode ends in the batch are time
+limits: both levels bootstrap them with the value of the pre-reset terminal state.
+
+Cost: at the defaults (1024 transitions x 5 agents, hidden 64, 15 epochs) one update is about
+33 GFLOP (GRU actor ~1.2, coordinator ~0.6, discriminators ~0.35 GFLOP per epoch), so on two
+CPU cores it is compute-bound at roughly 0.5 s (``benchmarks/update_time.py``).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,17 +39,46 @@ from hmasd.agent.networks import (
     SkillCoordinator,
     TeamDiscriminator,
 )
-from hmasd.agent.ppo import ValueNorm, gae, policy_loss, value_loss, window_gae
+from hmasd.agent.ppo import (
+    ValueNorm,
+    gae,
+    normal_entropy,
+    normal_logp,
+    normalize_advantages,
+    policy_loss,
+    value_loss,
+    window_gae,
+)
 from hmasd.config import AgentConfig
 from hmasd.errors import CheckpointError, TrainingError
 
+# Losses checked for finiteness before each optimiser step, in the order they are named.
+CHECKED = (
+    "losses/low/policy",
+    "losses/low/value",
+    "losses/low/entropy",
+    "losses/high/policy",
+    "losses/high/value",
+    "losses/high/entropy",
+    "losses/disc/team",
+    "losses/disc/ind",
+    "losses/grad_norm_low",
+    "losses/grad_norm_high",
+)
+HIGH_METRICS = tuple(
+    f"losses/high/{k}" for k in ("policy", "value", "entropy", "approx_kl", "clipfrac")
+)
+
 
 def low_level_reward(
-    env_reward: Tensor, team_logq: Tensor, ind_logq: Tensor, cfg: AgentConfig
+    cfg: AgentConfig, env_reward: Tensor, team_logq: Tensor, ind_logq: Tensor
 ) -> Tensor:
-    """r_i = lambda_e r + lambda_D log q_D(Z | s') + lambda_d log q_d(z_i | o_i', Z).
+    """Skill-discoverer reward, the one place this formula lives:
 
-    env_reward (B,), team_logq (B,), ind_logq (B, n) -> (B, n).
+    r_i = lambda_e r + lambda_D log q_D(Z | s') + lambda_d log q_d(z_i | o_i', Z).
+
+    env_reward (B,), team_logq (B,), ind_logq (B, n) -> (B, n). The three terms are the
+    ``env_component``, ``team_disc_component`` and ``ind_disc_component`` of the exports.
     """
     team = cfg.lambda_e * env_reward + cfg.lambda_D * team_logq
     return team.unsqueeze(-1) + cfg.lambda_d * ind_logq
@@ -42,34 +86,82 @@ def low_level_reward(
 
 @dataclass
 class SkillOut:
+    """What :meth:`HMASDAgent.choose_skills` returns (B envs, n agents)."""
+
     team: Tensor
     """(B,) long team skill Z."""
     ind: Tensor
     """(B, n) long individual skills z_i."""
     logp: Tensor
-    """(B,) joint log-prob of (Z, z_1..z_n)."""
+    """(B,) joint log-prob log p(Z) + sum_i log p(z_i | Z, z_<i)."""
     value_state: Tensor
-    """(B,) V_h(s) (normalised space)."""
+    """(B,) V_h(s^) (normalised space when value_norm)."""
     value_obs: Tensor
-    """(B, n) V_h(o_i) (normalised space)."""
+    """(B, n) V_h(o^_i) (normalised space when value_norm)."""
 
 
 @dataclass
 class ActOut:
+    """What :meth:`HMASDAgent.act` returns (B envs, n agents, A action dims)."""
+
     action: Tensor
-    """(B, n, A) action clipped to [-1, 1] (what the env receives)."""
+    """(B, n, A) action clamped to [-1, 1]: what the env receives."""
     raw_action: Tensor
-    """(B, n, A) raw Gaussian sample (what log-probs refer to)."""
+    """(B, n, A) raw Gaussian sample: what log-probs refer to (store this)."""
     logp: Tensor
     """(B, n) log pi_l(raw | o, z)."""
     value: Tensor
-    """(B, n) V_l(s, Z) (normalised space)."""
+    """(B, n) V_l(s, Z) (normalised space when value_norm)."""
     hidden: Tensor
-    """(B, n, H) next actor hidden state."""
+    """(B, n, H) actor hidden after this step."""
+
+
+@dataclass
+class _Prepared:
+    """Everything an update needs that does not change across its epochs."""
+
+    # low level, (T, B, ...)
+    actor_in: Tensor
+    reset: Tensor
+    cuts: list[int]
+    critic_in: Tensor
+    adv: Tensor
+    ret: Tensor
+    # high level, one row per decision (D, ...)
+    seq: Tensor
+    state: Tensor
+    obs: Tensor
+    team: Tensor
+    ind: Tensor
+    hl_logp: Tensor
+    hl_value: Tensor
+    hl_adv: Tensor
+    hl_ret: Tensor
+    hl_reward: Tensor
+    # discriminators, (T, B, ...)
+    ind_disc_in: Tensor
+
+
+def _clone(obj: Any) -> Any:
+    """Deep copy of nested dicts/lists of tensors (state dicts must not alias live weights)."""
+    if isinstance(obj, Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: _clone(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_clone(v) for v in obj)
+    return copy.copy(obj)
 
 
 class HMASDAgent:
-    """Skill coordinator, skill discoverer, discriminators and their optimisers."""
+    """Skill coordinator, skill discoverer (actor + critic), discriminators, optimisers.
+
+    Args:
+        cfg: agent hyperparameters.
+        n_agents, obs_dim, state_dim, action_dim: env sizes (obs (B, n, obs_dim), state
+            (B, state_dim), actions (B, n, action_dim)).
+        device: where every tensor and network lives.
+    """
 
     def __init__(
         self,
@@ -82,12 +174,8 @@ class HMASDAgent:
     ) -> None:
         self.cfg = cfg
         self.device = torch.device(device)
-        self.n_agents, self.obs_dim, self.state_dim, self.action_dim = (
-            n_agents,
-            obs_dim,
-            state_dim,
-            action_dim,
-        )
+        self.n_agents, self.obs_dim = n_agents, obs_dim
+        self.state_dim, self.action_dim = state_dim, action_dim
         H = cfg.hidden_dim
         self.coordinator = SkillCoordinator(
             state_dim,
@@ -98,35 +186,42 @@ class HMASDAgent:
             H,
             cfg.transformer_layers,
             cfg.transformer_heads,
-        ).to(self.device)
+        )
         self.actor = SkillActor(
             obs_dim, cfg.n_ind_skills, action_dim, H, cfg.actor == "gru", cfg.init_log_std
-        ).to(self.device)
-        self.critic = LowCritic(state_dim, cfg.n_team_skills, n_agents, H).to(self.device)
-        self.team_disc = TeamDiscriminator(state_dim, cfg.n_team_skills, H).to(self.device)
-        self.ind_disc = IndividualDiscriminator(obs_dim, cfg.n_team_skills, cfg.n_ind_skills, H).to(
-            self.device
         )
+        self.critic = LowCritic(state_dim, cfg.n_team_skills, n_agents, H)
+        self.team_disc = TeamDiscriminator(state_dim, cfg.n_team_skills, H)
+        self.ind_disc = IndividualDiscriminator(obs_dim, cfg.n_team_skills, cfg.n_ind_skills, H)
         self.norms = nn.ModuleDict(
-            {
-                "low": ValueNorm(cfg.value_norm),
-                "high_state": ValueNorm(cfg.value_norm),
-                "high_obs": ValueNorm(cfg.value_norm),
-            }
-        ).to(self.device)
-        # Built after every network exists: the optimisers hold every parameter.
-        low_params = list(self.actor.parameters()) + list(self.critic.parameters())
-        disc_params = list(self.team_disc.parameters()) + list(self.ind_disc.parameters())
+            {"low": ValueNorm(cfg.value_norm), "high": ValueNorm(cfg.value_norm)}
+        )
+        for m in self.modules().values():
+            m.to(self.device)
+        # Optimisers are built after every network exists, so they hold every parameter.
+        # Actor and critic have their own (as in MAPPO), so one's gradient norm cannot
+        # shrink the other's step under the shared clip.
+        groups = {
+            "actor": list(self.actor.parameters()),
+            "critic": list(self.critic.parameters()),
+            "coordinator": list(self.coordinator.parameters()),
+            "disc": list(self.team_disc.parameters()) + list(self.ind_disc.parameters()),
+        }
+        self.param_groups = groups
+        fused = self.device.type in ("cpu", "cuda")
         self.optimizers = {
-            "low": torch.optim.Adam(low_params, lr=cfg.lr, eps=cfg.adam_eps),
-            "high": torch.optim.Adam(self.coordinator.parameters(), lr=cfg.lr, eps=cfg.adam_eps),
-            "disc": torch.optim.Adam(disc_params, lr=cfg.lr, eps=cfg.adam_eps),
+            name: torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps, fused=fused)
+            for name, params in groups.items()
         }
         self.policy_version = 0
         self.optimizer_steps = 0
+        self.first_ratios: dict[str, Tensor] = {}
+        """Ratios new/old of the first minibatch of the last update, before its first
+        optimiser step (``low`` (T, m, n), ``high`` (D,)): 1 when old log-probs are right."""
 
     # ------------------------------------------------------------------ modules
     def modules(self) -> dict[str, nn.Module]:
+        """Every module whose state is saved, by name."""
         return {
             "coordinator": self.coordinator,
             "actor": self.actor,
@@ -141,11 +236,12 @@ class HMASDAgent:
 
     # ------------------------------------------------------------------ acting
     def initial_hidden(self, num_envs: int) -> Tensor:
-        """(B, n, H) zeros."""
+        """Actor hidden state at an episode start: zeros (B, n, H)."""
         return torch.zeros(num_envs, self.n_agents, self.cfg.hidden_dim, device=self.device)
 
     @torch.no_grad()
     def choose_skills(self, state: Tensor, obs: Tensor, deterministic: bool = False) -> SkillOut:
+        """Skill coordinator: state (B, S), obs (B, n, O) -> Z, z_1..z_n and V_h."""
         team, ind, logp, v_s, v_o = self.coordinator.sample(state, obs, deterministic)
         return SkillOut(team, ind, logp, v_s, v_o)
 
@@ -160,22 +256,24 @@ class HMASDAgent:
         episode_start: Tensor,
         deterministic: bool = False,
     ) -> ActOut:
-        """obs (B, n, O), state (B, S), team (B,), ind (B, n), hidden (B, n, H),
-        episode_start (B,) bool (hidden reset before acting)."""
+        """Skill discoverer, one env step.
+
+        obs (B, n, O), state (B, S), team (B,), ind (B, n), hidden (B, n, H), episode_start
+        (B,) bool (the hidden state is zeroed there before acting). ``deterministic`` acts
+        with the Gaussian mean.
+        """
         B, n = obs.shape[:2]
-        reset = episode_start.unsqueeze(1).expand(B, n).reshape(B * n)
-        mean, h = self.actor.step(
-            obs.reshape(B * n, -1), ind.reshape(B * n), hidden.reshape(B * n, -1), reset
-        )
-        dist = self.actor.dist(mean)
-        raw = mean if deterministic else dist.sample()
-        logp = dist.log_prob(raw).sum(-1)
-        value = self.critic(state, team)
+        x = self.actor.inputs(obs, ind).reshape(B * n, -1)
+        reset = episode_start.repeat_interleave(n)
+        mean, h = self.actor.step(x, hidden.reshape(B * n, -1), reset)
+        log_std = self.actor.log_std
+        raw = mean if deterministic else mean + torch.randn_like(mean) * log_std.exp()
+        logp = normal_logp(raw, mean, log_std)
         return ActOut(
             action=raw.clamp(-1.0, 1.0).reshape(B, n, -1),
             raw_action=raw.reshape(B, n, -1),
             logp=logp.reshape(B, n),
-            value=value,
+            value=self.critic(state, team),
             hidden=h.reshape(B, n, -1),
         )
 
@@ -183,234 +281,305 @@ class HMASDAgent:
     def intrinsic(
         self, next_state: Tensor, next_obs: Tensor, team: Tensor, ind: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """log q_D(Z | s') (B,) and log q_d(z_i | o_i', Z) (B, n)."""
+        """log q_D(Z | s') (B,) and log q_d(z_i | o_i', Z) (B, n) of the running skills.
+
+        next_state (B, S), next_obs (B, n, O): before any auto-reset; team (B,), ind (B, n).
+        """
         tq = F.log_softmax(self.team_disc(next_state), -1).gather(-1, team.unsqueeze(-1))
         iq = F.log_softmax(self.ind_disc(next_obs, team), -1).gather(-1, ind.unsqueeze(-1))
         return tq.squeeze(-1), iq.squeeze(-1)
 
     # ------------------------------------------------------------------ update
     @torch.no_grad()
-    def _advantages(self, b: Batch) -> dict[str, Tensor]:
-        """Advantages and value targets of both levels, in real time order."""
+    def _high_values(self, state: Tensor, obs: Tensor) -> Tensor:
+        """Denormalised [V_h(s^), V_h(o^_1..n)] (R, n+1) of R states (current weights)."""
+        if state.shape[0] == 0:
+            return torch.zeros(0, self.n_agents + 1, device=self.device)
+        v_s, v_o = self.coordinator.values(self.coordinator.encode(state, obs))
+        return self.norms["high"].denormalize(torch.cat([v_s.unsqueeze(-1), v_o], dim=-1))
+
+    @torch.no_grad()
+    def _prepare(self, b: Batch) -> _Prepared:
+        """Advantages and targets of both levels, and inputs that stay fixed across epochs."""
         cfg = self.cfg
-        low_norm, hs_norm, ho_norm = (
-            self.norms["low"],
-            self.norms["high_state"],
-            self.norms["high_obs"],
-        )
-        # Low level: V(s_{t+1}) is the next row's value, the terminal state's value at a
-        # time-limit end (bootstrap through truncation), V(last_state) after the last row.
-        values = low_norm.denormalize(b.value)
-        v_terminal = low_norm.denormalize(self.critic(b.next_state, b.team_skill))
-        v_last = low_norm.denormalize(self.critic(b.last_state, b.last_team_skill))
-        next_values = torch.cat([values[1:], v_last.unsqueeze(0)], dim=0)
-        next_values = torch.where(b.done.unsqueeze(-1), v_terminal, next_values)
-        adv = gae(b.reward, values, next_values, b.done, cfg.gamma, cfg.gae_lambda)
+        T, B, n = b.logp.shape
+        low, high = self.norms["low"], self.norms["high"]
+
+        # Low level. Stored values are the "old" ones. V_l(s_{t+1}) is the next row's stored
+        # value; where the episode ended (time limit) it is V_l of the pre-reset terminal
+        # state under the skill then running, so truncation is bootstrapped, not zeroed.
+        values = low.denormalize(b.value)
+        terminal = low.denormalize(self.critic(b.next_state, b.team_skill))
+        last = low.denormalize(self.critic(b.last_state, b.last_team_skill))
+        adv = gae(b.reward, values, b.done, last, cfg.gamma, cfg.gae_lambda, terminal)
         ret = adv + values
+        low.update(ret)
 
-        # High level: windows start at decisions; one discount per window.
-        hv = hs_norm.denormalize(b.hl_value_state)
-        T, B = b.done.shape
-        term_v = torch.zeros(T, B, device=self.device)
-        if bool(b.done.any()):
-            idx = b.done.nonzero(as_tuple=True)
-            enc = self.coordinator.encode(b.next_state[idx], b.next_obs[idx])
-            term_v[idx] = hs_norm.denormalize(self.coordinator.values(enc)[0])
-        last_enc = self.coordinator.encode(b.last_state, b.last_obs)
-        last_v = hs_norm.denormalize(self.coordinator.values(last_enc)[0])
-        hl_adv, win_r = window_gae(
-            b.env_reward, b.decision, b.done, hv, term_v, last_v, cfg.gamma, cfg.gae_lambda
-        )
-        hl_ret = hl_adv + hv
+        # High level: one sample per decision; the state head and the n observation heads
+        # each get their own GAE over windows (same window rewards, own baselines). The
+        # joint ratio of (Z, z_1..z_n) is weighted by the V_h(s^) advantage; the V_h(o^_i)
+        # heads learn their own returns and, through the shared encoder, its agent tokens.
         dec = b.decision
-        low_norm.update(ret)
-        hs_norm.update(hl_ret[dec])
-        ho_norm.update(hl_ret[dec])
-        return {
-            "adv": adv,
-            "ret": low_norm.normalize(ret),
-            "hl_adv": hl_adv,
-            "hl_ret_s": hs_norm.normalize(hl_ret),
-            "hl_ret_o": ho_norm.normalize(hl_ret),
-            "hl_reward": win_r,
-        }
-
-    def _low_loss(self, b: Batch, ix: Tensor, a: dict[str, Tensor]) -> tuple[Tensor, dict]:
-        cfg = self.cfg
-        obs = b.obs[:, ix]  # (T, m, n, O)
-        T, m, n = obs.shape[:3]
-        reset = b.episode_start[:, ix].unsqueeze(-1).expand(T, m, n).reshape(T, m * n)
-        mean = self.actor.replay(
-            obs.reshape(T, m * n, -1),
-            b.ind_skill[:, ix].reshape(T, m * n),
-            b.hidden0[ix].reshape(m * n, -1),
-            reset,
+        hv = high.denormalize(torch.cat([b.hl_value_state.unsqueeze(-1), b.hl_value_obs], -1))
+        hl_terminal = torch.zeros_like(hv)
+        done_rows = b.done.nonzero(as_tuple=True)
+        hl_terminal[done_rows] = self._high_values(b.next_state[done_rows], b.next_obs[done_rows])
+        hl_last = self._high_values(b.last_state, b.last_obs)
+        hl_adv, win_r = window_gae(
+            b.env_reward, dec, b.done, hv, hl_last, cfg.gamma, cfg.gae_lambda, hl_terminal
         )
-        dist = self.actor.dist(mean)
-        logp = dist.log_prob(b.action[:, ix].reshape(T, m * n, -1)).sum(-1).reshape(T, m, n)
-        entropy = dist.entropy().sum(-1).mean()
-        adv = a["adv"][:, ix]
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        pl, kl, cf = policy_loss(logp, b.logp[:, ix], adv, cfg.clip_coef)
-        values = self.critic(b.state[:, ix], b.team_skill[:, ix])
-        vl = value_loss(values, b.value[:, ix], a["ret"][:, ix], cfg.clip_coef, cfg.huber_delta)
+        rows, seq = dec.nonzero(as_tuple=True)
+        hl_ret = (hl_adv + hv)[rows, seq]
+        high.update(hl_ret)
+
+        reset = b.episode_start
+        cuts = (torch.nonzero(reset[1:].any(dim=1)).flatten() + 1).tolist()
+        return _Prepared(
+            actor_in=self.actor.inputs(b.obs, b.ind_skill),
+            reset=reset,
+            cuts=cuts,
+            critic_in=self.critic.inputs(b.state, b.team_skill),
+            adv=adv,
+            ret=low.normalize(ret),
+            seq=seq,
+            state=b.state[rows, seq],
+            obs=b.obs[rows, seq],
+            team=b.team_skill[rows, seq],
+            ind=b.ind_skill[rows, seq],
+            hl_logp=b.hl_logp[rows, seq],
+            hl_value=torch.cat([b.hl_value_state.unsqueeze(-1), b.hl_value_obs], -1)[rows, seq],
+            hl_adv=hl_adv[rows, seq, 0],
+            hl_ret=high.normalize(hl_ret),
+            hl_reward=win_r[rows, seq],
+            ind_disc_in=self.ind_disc.inputs(b.next_obs, b.team_skill),
+        )
+
+    def _low_loss(
+        self, b: Batch, p: _Prepared, ix: Tensor | None
+    ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """Skill discoverer PPO loss on the sequences ``ix`` (None: all)."""
+        cfg = self.cfg
+
+        def sel(x: Tensor) -> Tensor:
+            return x if ix is None else x[:, ix]
+
+        x = sel(p.actor_in)
+        T, m, n = x.shape[:3]
+        h0 = b.hidden0 if ix is None else b.hidden0[ix]
+        reset = sel(p.reset).repeat_interleave(n, dim=1)
+        mean = self.actor.replay(x.reshape(T, m * n, -1), h0.reshape(m * n, -1), reset, p.cuts)
+        log_std = self.actor.log_std
+        logp = normal_logp(sel(b.action), mean.reshape(T, m, n, -1), log_std)
+        old = sel(b.logp)
+        entropy = normal_entropy(log_std)
+        pl, kl, cf = policy_loss(logp, old, normalize_advantages(sel(p.adv)), cfg.clip_coef)
+        values = self.critic.net(sel(p.critic_in))
+        vl = value_loss(values, sel(b.value), sel(p.ret), cfg.clip_coef, cfg.huber_delta)
         loss = pl + vl - cfg.lambda_l * entropy
-        return loss, {
+        metrics = {
             "losses/low/policy": pl,
             "losses/low/value": vl,
             "losses/low/entropy": entropy,
             "losses/low/approx_kl": kl,
             "losses/low/clipfrac": cf,
-            "_low_logp": logp,
         }
+        return loss, metrics, (logp - old).detach().exp()
 
-    def _high_loss(self, b: Batch, ix: Tensor, a: dict[str, Tensor]) -> tuple[Tensor, dict]:
+    def _high_loss(
+        self, p: _Prepared, ix: Tensor | None, num_seq: int
+    ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """Skill coordinator PPO loss on the decisions of sequences ``ix`` (None: all of
+        the ``num_seq``)."""
         cfg = self.cfg
-        dec = b.decision[:, ix]
-        sel = dec.nonzero(as_tuple=True)
-        if sel[0].numel() == 0:
-            zero = torch.zeros((), device=self.device)
-            return zero, {}
-        cols = ix[sel[1]]
-        rows = sel[0]
-        logp, entropy, v_s, v_o = self.coordinator.score(
-            b.state[rows, cols],
-            b.obs[rows, cols],
-            b.team_skill[rows, cols],
-            b.ind_skill[rows, cols],
-        )
-        adv = a["hl_adv"][rows, cols]
-        if adv.numel() > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        pl, kl, cf = policy_loss(logp, b.hl_logp[rows, cols], adv, cfg.clip_coef)
-        vl_s = value_loss(
-            v_s,
-            b.hl_value_state[rows, cols],
-            a["hl_ret_s"][rows, cols],
-            cfg.clip_coef,
-            cfg.huber_delta,
-        )
-        ret_o = a["hl_ret_o"][rows, cols].unsqueeze(-1).expand_as(v_o)
-        vl_o = value_loss(v_o, b.hl_value_obs[rows, cols], ret_o, cfg.clip_coef, cfg.huber_delta)
+        if ix is None:
+            d: Tensor | slice = slice(None)
+        else:
+            in_mb = torch.zeros(num_seq, dtype=torch.bool, device=self.device)
+            in_mb[ix] = True
+            d = in_mb[p.seq].nonzero().squeeze(1)
+        logp, entropy, v_s, v_o = self.coordinator.score(p.state[d], p.obs[d], p.team[d], p.ind[d])
+        old = p.hl_logp[d]
+        pl, kl, cf = policy_loss(logp, old, normalize_advantages(p.hl_adv[d]), cfg.clip_coef)
+        old_v, ret = p.hl_value[d], p.hl_ret[d]
+        vl = value_loss(v_s, old_v[:, 0], ret[:, 0], cfg.clip_coef, cfg.huber_delta)
+        vl = vl + value_loss(v_o, old_v[:, 1:], ret[:, 1:], cfg.clip_coef, cfg.huber_delta)
         ent = entropy.mean()
-        loss = pl + vl_s + vl_o - cfg.lambda_h * ent
-        return loss, {
+        loss = pl + vl - cfg.lambda_h * ent
+        metrics = {
             "losses/high/policy": pl,
-            "losses/high/value": vl_s + vl_o,
+            "losses/high/value": vl,
             "losses/high/entropy": ent,
             "losses/high/approx_kl": kl,
             "losses/high/clipfrac": cf,
-            "_high_logp": logp,
         }
+        return loss, metrics, (logp - old).detach().exp()
 
-    def _disc_loss(self, b: Batch, ix: Tensor) -> tuple[Tensor, dict]:
-        team = b.team_skill[:, ix]
-        t_logits = self.team_disc(b.next_state[:, ix])
-        i_logits = self.ind_disc(b.next_obs[:, ix], team)
-        ind = b.ind_skill[:, ix]
-        lt = F.cross_entropy(t_logits.reshape(-1, t_logits.shape[-1]), team.reshape(-1))
-        li = F.cross_entropy(i_logits.reshape(-1, i_logits.shape[-1]), ind.reshape(-1))
+    def _disc_loss(
+        self, b: Batch, p: _Prepared, ix: Tensor | None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Cross-entropy of q_D(Z | s') and q_d(z_i | o_i', Z) on sequences ``ix``."""
+
+        def sel(x: Tensor) -> Tensor:
+            return x if ix is None else x[:, ix]
+
+        team, ind = sel(b.team_skill), sel(b.ind_skill)
+        t_logits = self.team_disc(sel(b.next_state))
+        i_logits = self.ind_disc.net(sel(p.ind_disc_in))
+        lt = F.cross_entropy(t_logits.flatten(0, -2), team.flatten())
+        li = F.cross_entropy(i_logits.flatten(0, -2), ind.flatten())
         with torch.no_grad():
             acc_t = (t_logits.argmax(-1) == team).float().mean()
             acc_i = (i_logits.argmax(-1) == ind).float().mean()
-        return lt + li, {
+        metrics = {
             "losses/disc/team": lt,
             "losses/disc/ind": li,
             "disc/team_accuracy": acc_t,
             "disc/ind_accuracy": acc_i,
         }
+        return lt + li, metrics
+
+    def _clip(self, name: str) -> Tensor:
+        return nn.utils.clip_grad_norm_(self.param_groups[name], self.cfg.max_grad_norm)
 
     def update(self, batch: Batch) -> dict[str, float]:
-        """One PPO update of every network on ``batch``; ``policy_version += 1``.
+        """One PPO update of every network on ``batch``, then ``policy_version += 1``.
 
-        Raises :class:`TrainingError` (before any optimiser step) when a loss is not finite.
+        Returns the mean of each loss / metric over all optimiser steps. Raises
+        :class:`TrainingError` naming the loss and the update, before that optimiser step,
+        when a loss (or gradient norm) is not finite.
         """
+        b = batch if batch.obs.device == self.device else batch.to(self.device)
+        norms_before = _clone(self.norms.state_dict())
+        try:
+            return self._update(b)
+        except TrainingError:
+            # Targets of this batch must not linger in the normalisers of a failed update.
+            self.norms.load_state_dict(norms_before)
+            raise
+
+    def _update(self, b: Batch) -> dict[str, float]:
         cfg = self.cfg
-        b = batch.to(self.device) if batch.obs.device != self.device else batch
-        a = self._advantages(b)
+        p = self._prepare(b)
+        update_no = self.policy_version + 1
         B = b.obs.shape[1]
-        mb = max(1, B // cfg.num_minibatches)
-        sums: dict[str, Tensor] = {}
-        count = 0
-        gen = torch.Generator(device="cpu").manual_seed(self.policy_version)
-        low_params = list(self.actor.parameters()) + list(self.critic.parameters())
-        for _ in range(cfg.ppo_epochs):
-            perm = torch.randperm(B, generator=gen).to(self.device)
-            for start in range(0, B, mb):
-                ix = perm[start : start + mb]
-                low, lm = self._low_loss(b, ix, a)
-                high, hm = self._high_loss(b, ix, a)
-                disc, dm = self._disc_loss(b, ix)
-                metrics = {**lm, **hm, **dm}
-                for name in (
-                    "losses/low/policy",
-                    "losses/low/value",
-                    "losses/high/policy",
-                    "losses/high/value",
-                    "losses/disc/team",
-                    "losses/disc/ind",
-                ):
-                    if name in metrics and not bool(torch.isfinite(metrics[name])):
-                        raise TrainingError(
-                            f"loss turned NaN at update {self.policy_version + 1}: {name}"
-                        )
+        n_mb = min(cfg.num_minibatches, B)
+        has_high = p.seq.numel() > 0
+        names: list[str] = []
+        sums = torch.zeros(0, device=self.device)
+        steps = 0
+        self.first_ratios = {}
+        for _epoch in range(cfg.ppo_epochs):
+            if n_mb == 1:
+                parts: list[Tensor | None] = [None]
+            else:
+                perm = torch.randperm(B).to(self.device)
+                parts = list(perm.chunk(n_mb))
+            for ix in parts:
+                low, metrics, ratio_low = self._low_loss(b, p, ix)
+                total = low
+                if has_high:
+                    high, hm, ratio_high = self._high_loss(p, ix, B)
+                    metrics.update(hm)
+                    total = total + high
+                disc, dm = self._disc_loss(b, p, ix)
+                metrics.update(dm)
+                total = total + disc
+                if not self.first_ratios:
+                    self.first_ratios = {"low": ratio_low}
+                    if has_high:
+                        self.first_ratios["high"] = ratio_high
+
                 for opt in self.optimizers.values():
                     opt.zero_grad(set_to_none=True)
-                (low + high + disc).backward()
-                gn_low = nn.utils.clip_grad_norm_(low_params, cfg.max_grad_norm)
-                gn_high = nn.utils.clip_grad_norm_(self.coordinator.parameters(), cfg.max_grad_norm)
-                nn.utils.clip_grad_norm_(
-                    list(self.team_disc.parameters()) + list(self.ind_disc.parameters()),
-                    cfg.max_grad_norm,
-                )
+                total.backward()
+                gn = {name: self._clip(name) for name in self.param_groups}
+                metrics["losses/grad_norm_low"] = torch.sqrt(gn["actor"] ** 2 + gn["critic"] ** 2)
+                metrics["losses/grad_norm_high"] = gn["coordinator"]
+                self._check_finite(metrics, update_no)
                 for opt in self.optimizers.values():
                     opt.step()
-                self.optimizer_steps += 1
-                metrics["losses/grad_norm_low"] = gn_low
-                metrics["losses/grad_norm_high"] = gn_high
-                for k, v in metrics.items():
-                    if not k.startswith("_"):
-                        sums[k] = sums.get(k, 0.0) + v.detach()
-                count += 1
+                steps += 1
+                # One stacked add per step; a single host read at the end of the update.
+                if not names:
+                    names = list(metrics)
+                    sums = torch.zeros(len(names), device=self.device)
+                sums = sums + torch.stack([metrics[k].detach() for k in names])
+        self.optimizer_steps += steps
         self.policy_version += 1
-        out = {k: float(v) / count for k, v in sums.items()}
-        dec = b.decision
-        out["charts/high_level_samples"] = float(dec.sum())
-        out["charts/high_level_window_reward"] = (
-            float(a["hl_reward"][dec].mean()) if bool(dec.any()) else 0.0
-        )
-        out["charts/low_level_reward"] = float(b.reward.mean())
+        out = dict(zip(names, (sums / steps).tolist(), strict=True))
+        for name in HIGH_METRICS:
+            # A batch without decisions (possible in short async segments) trains no
+            # coordinator step; report zeros so every update logs the same names.
+            out.setdefault(name, 0.0)
+        out["charts/high_level_samples"] = float(p.seq.numel())
+        out["charts/high_level_window_reward"] = float(p.hl_reward.mean()) if has_high else 0.0
         return out
+
+    @staticmethod
+    def _check_finite(metrics: dict[str, Tensor], update_no: int) -> None:
+        """One host sync per optimiser step; the error names the first bad loss."""
+        names = [k for k in CHECKED if k in metrics]
+        finite = torch.isfinite(torch.stack([metrics[k].detach() for k in names]))
+        if bool(finite.all()):
+            return
+        bad = names[int((~finite).nonzero()[0])]
+        raise TrainingError(f"loss turned NaN at update {update_no}: {bad}")
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "modules": {k: m.state_dict() for k, m in self.modules().items()},
-            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-            "policy_version": self.policy_version,
-            "optimizer_steps": self.optimizer_steps,
-        }
+        """Weights, optimiser states, value normalisers and counters (copies, not views)."""
+        return _clone(
+            {
+                "modules": {k: m.state_dict() for k, m in self.modules().items()},
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "policy_version": self.policy_version,
+                "optimizer_steps": self.optimizer_steps,
+            }
+        )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore everything; a shape or key mismatch raises :class:`CheckpointError`."""
-        try:
-            modules = state["modules"]
-            for name, module in self.modules().items():
-                own = module.state_dict()
-                theirs = modules[name]
-                missing = set(own) - set(theirs)
-                if missing:
-                    raise CheckpointError(f"agent {name}: missing tensor '{sorted(missing)[0]}'")
-                for key, tensor in own.items():
-                    if tuple(theirs[key].shape) != tuple(tensor.shape):
-                        raise CheckpointError(
-                            f"agent {name}.{key}: shape {tuple(theirs[key].shape)} in checkpoint, "
-                            f"{tuple(tensor.shape)} expected from the config"
-                        )
-                module.load_state_dict(theirs)
-            for name, opt in self.optimizers.items():
-                opt.load_state_dict(state["optimizers"][name])
-            self.policy_version = int(state["policy_version"])
-            self.optimizer_steps = int(state.get("optimizer_steps", 0))
-        except KeyError as exc:
-            raise CheckpointError(f"agent state lacks {exc}") from None
+        """Restore :meth:`state_dict`. Everything is checked before anything is loaded: a
+        missing, unexpected or differently shaped tensor raises :class:`CheckpointError`
+        naming it (a checkpoint from another config or env size)."""
+        if not isinstance(state, dict):
+            raise CheckpointError(f"agent state must be a dict, got {type(state).__name__}")
+        for key in ("modules", "optimizers", "policy_version"):
+            if key not in state:
+                raise CheckpointError(f"agent state lacks '{key}'")
+        modules, optims = state["modules"], state["optimizers"]
+        for name, module in self.modules().items():
+            if name not in modules:
+                raise CheckpointError(f"agent state lacks the '{name}' weights")
+            own, theirs = module.state_dict(), modules[name]
+            for key, tensor in own.items():
+                if key not in theirs:
+                    raise CheckpointError(
+                        f"agent checkpoint lacks tensor '{name}.{key}' that this config builds"
+                    )
+                if tuple(theirs[key].shape) != tuple(tensor.shape):
+                    raise CheckpointError(
+                        f"agent tensor '{name}.{key}' has shape {tuple(theirs[key].shape)} in "
+                        f"the checkpoint but {tuple(tensor.shape)} under this config"
+                    )
+            extra = sorted(set(theirs) - set(own))
+            if extra:
+                raise CheckpointError(
+                    f"agent checkpoint has tensor '{name}.{extra[0]}' that this config lacks"
+                )
+        for name, opt in self.optimizers.items():
+            if name not in optims:
+                raise CheckpointError(f"agent state lacks the '{name}' optimiser")
+            groups = optims[name].get("param_groups", [])
+            sizes = [len(g["params"]) for g in groups]
+            own_sizes = [len(g["params"]) for g in opt.param_groups]
+            if sizes != own_sizes:
+                raise CheckpointError(
+                    f"agent optimiser '{name}' holds {sizes} parameters in the checkpoint but "
+                    f"{own_sizes} under this config"
+                )
+        for name, module in self.modules().items():
+            module.load_state_dict(modules[name])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(optims[name])
+        self.policy_version = int(state["policy_version"])
+        self.optimizer_steps = int(state.get("optimizer_steps", 0))

@@ -2,7 +2,8 @@
 
 Every module is built in ``__init__``: nothing is created lazily, so the optimisers see every
 parameter (the public script built networks inside ``forward`` and never trained them).
-Agents are a batch dimension; parameters are shared across agents.
+Agents are a batch dimension and share parameters. Shapes: ``B`` rows (envs, or decisions
+in an update), ``n`` agents, ``T`` steps.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from hmasd.agent.ppo import categorical_logp_entropy
 
 
 def mlp(sizes: list[int], out_gain: float = 1.0) -> nn.Sequential:
-    """ReLU MLP with orthogonal init; the last layer gets ``out_gain``."""
+    """ReLU MLP with orthogonal init (PPO practice); the last layer gets ``out_gain``."""
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
         lin = nn.Linear(sizes[i], sizes[i + 1])
@@ -27,13 +31,75 @@ def mlp(sizes: list[int], out_gain: float = 1.0) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class SkillCoordinator(nn.Module):
-    """High-level policy over (Z, z_1..z_n) and its two value heads.
+def onehot_cat(x: Tensor, index: Tensor, num: int) -> Tensor:
+    """``[x, onehot(index)]`` along the last dim: (..., D), (...) long -> (..., D + num)."""
+    return torch.cat([x, F.one_hot(index, num).to(x.dtype)], dim=-1)
 
-    A transformer encoder reads the tokens (s, o_1..o_n); V_h(s) reads the state token and
-    V_h(o_i) the agent tokens. A causal transformer decoder emits Z, then z_1..z_n: its input
-    at position 0 is a start token, at position j >= 1 the embedding of the previous choice
-    plus agent j's encoder token, so z_j is conditioned on Z, z_<j and o_j.
+
+class Attention(nn.Module):
+    """Multi-head attention for short token sequences (n+1 <= a few dozen).
+
+    Plain batched matmuls and a softmax: at these lengths this is several times cheaper
+    to differentiate on CPU than the fused kernels of ``nn.MultiheadAttention``.
+    """
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads, self.scale = heads, (dim // heads) ** -0.5
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, memory: Tensor, mask: Tensor | None = None) -> Tensor:
+        """x (B, L, D) attends to memory (B, S, D); mask (L, S) additive. -> (B, L, D)."""
+        B, L, D = x.shape
+        S, h = memory.shape[1], self.heads
+        q = self.q(x).view(B, L, h, D // h).transpose(1, 2)
+        k, v = self.kv(memory).view(B, S, 2, h, D // h).permute(2, 0, 3, 1, 4)
+        scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale
+        if mask is not None:
+            scores = scores + mask
+        y = torch.matmul(scores.softmax(-1), v)
+        return self.out(y.transpose(1, 2).reshape(B, L, D))
+
+
+class Block(nn.Module):
+    """Post-norm transformer layer (as ``nn.TransformerEncoderLayer`` / ``DecoderLayer``):
+    self-attention, then cross-attention to ``memory`` when ``cross``, then a ReLU MLP,
+    each with a residual connection and LayerNorm. No dropout (on-policy RL)."""
+
+    def __init__(self, dim: int, heads: int, cross: bool) -> None:
+        super().__init__()
+        self.self_attn = Attention(dim, heads)
+        self.norm1 = nn.LayerNorm(dim)
+        self.cross_attn = Attention(dim, heads) if cross else None
+        self.norm2 = nn.LayerNorm(dim) if cross else None
+        self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
+        self.norm3 = nn.LayerNorm(dim)
+
+    def forward(
+        self, x: Tensor, memory: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
+        x = self.norm1(x + self.self_attn(x, x, mask))
+        if self.cross_attn is not None and self.norm2 is not None and memory is not None:
+            x = self.norm2(x + self.cross_attn(x, memory))
+        return self.norm3(x + self.ff(x))
+
+
+class SkillCoordinator(nn.Module):
+    """High-level policy pi_h(Z, z_1..z_n | s, o) and its value heads V_h(s^), V_h(o^_i).
+
+    Encoder: a transformer over the tokens (s, o_1..o_n), each embedded by its own linear
+    layer (state and observations differ in size and meaning) plus a learned token-position
+    embedding. V_h(s^) reads the state token, V_h(o^_i) agent i's token.
+
+    Decoder: a causal transformer decoder over n+1 positions cross-attending to the encoder
+    output. Position 0 holds a learned start token and emits Z; position j >= 1 holds the
+    embedding of the choice made at position j-1 (Z for j = 1, z_{j-1} after) plus agent
+    j's encoder token, and emits z_j. The causal mask makes position j see only choices
+    before it, so ``p(Z, z) = p(Z | s, o) prod_i p(z_i | s, o, Z, z_<i)``; the same network
+    samples autoregressively (acting) and scores stored choices in one teacher-forced pass
+    (update).
     """
 
     def __init__(
@@ -52,100 +118,101 @@ class SkillCoordinator(nn.Module):
         self.state_embed = nn.Linear(state_dim, hidden)
         self.obs_embed = nn.Linear(obs_dim, hidden)
         self.token_pos = nn.Parameter(torch.randn(n_agents + 1, hidden) * 0.02)
-        enc_layer = nn.TransformerEncoderLayer(
-            hidden, heads, 2 * hidden, dropout=0.0, batch_first=True
-        )
-        self.encoder = nn.TransformerEncoder(enc_layer, layers, enable_nested_tensor=False)
-        dec_layer = nn.TransformerDecoderLayer(
-            hidden, heads, 2 * hidden, dropout=0.0, batch_first=True
-        )
-        self.decoder = nn.TransformerDecoder(dec_layer, layers)
+        self.encoder = nn.ModuleList([Block(hidden, heads, cross=False) for _ in range(layers)])
+        self.decoder = nn.ModuleList([Block(hidden, heads, cross=True) for _ in range(layers)])
         self.start = nn.Parameter(torch.randn(hidden) * 0.02)
         self.team_embed = nn.Embedding(n_team, hidden)
         self.ind_embed = nn.Embedding(n_ind, hidden)
         self.dec_pos = nn.Parameter(torch.randn(n_agents + 1, hidden) * 0.02)
-        self.team_head = mlp([hidden, n_team], out_gain=0.01)
-        self.ind_head = mlp([hidden, n_ind], out_gain=0.01)
+        self.team_head = mlp([hidden, hidden, n_team], out_gain=0.01)
+        self.ind_head = mlp([hidden, hidden, n_ind], out_gain=0.01)
         self.value_state = mlp([hidden, hidden, 1])
         self.value_obs = mlp([hidden, hidden, 1])
-        mask = torch.triu(torch.full((n_agents + 1, n_agents + 1), float("-inf")), diagonal=1)
+        n1 = n_agents + 1
+        mask = torch.triu(torch.full((n1, n1), float("-inf")), diagonal=1)
         self.register_buffer("causal_mask", mask, persistent=False)
 
     def encode(self, state: Tensor, obs: Tensor) -> Tensor:
-        """(B, S), (B, n, O) -> encoder tokens (B, n+1, H)."""
-        tokens = torch.cat([self.state_embed(state).unsqueeze(1), self.obs_embed(obs)], dim=1)
-        return self.encoder(tokens + self.token_pos)
+        """state (B, S), obs (B, n, O) -> encoder tokens (B, n+1, H)."""
+        x = torch.cat([self.state_embed(state).unsqueeze(1), self.obs_embed(obs)], dim=1)
+        x = x + self.token_pos
+        for block in self.encoder:
+            x = block(x)
+        return x
 
     def values(self, enc: Tensor) -> tuple[Tensor, Tensor]:
-        """V_h(s) (B,) and V_h(o_i) (B, n) from encoder tokens."""
-        return self.value_state(enc[:, 0]).squeeze(-1), self.value_obs(enc[:, 1:]).squeeze(-1)
+        """V_h(s^) (B,) and V_h(o^_i) (B, n) from encoder tokens (B, n+1, H)."""
+        s_tok, o_tok = enc.split([1, self.n_agents], dim=1)
+        return self.value_state(s_tok).view(-1), self.value_obs(o_tok).squeeze(-1)
 
-    def _decoder_inputs(self, enc: Tensor, team: Tensor, ind: Tensor) -> Tensor:
-        """Teacher-forced decoder inputs (B, n+1, H) from stored choices."""
-        B = enc.shape[0]
-        prev = [self.team_embed(team).unsqueeze(1)]
+    def logits(self, enc: Tensor, team: Tensor, ind: Tensor) -> tuple[Tensor, Tensor]:
+        """Teacher-forced decoder pass: logits of Z (B, n_Z) and of each z_i (B, n, n_z)
+        given the choices ``team`` (B,) and ``ind`` (B, n) before each position."""
+        prev = self.team_embed(team).unsqueeze(1)
         if self.n_agents > 1:
-            prev.append(self.ind_embed(ind[:, :-1]))
-        prev_t = torch.cat(prev, dim=1) + enc[:, 1:]
-        start = self.start.expand(B, 1, -1)
-        return torch.cat([start, prev_t], dim=1) + self.dec_pos
-
-    def _logits(self, dec_out: Tensor) -> tuple[Tensor, Tensor]:
-        return self.team_head(dec_out[:, 0]), self.ind_head(dec_out[:, 1:])
+            prev = torch.cat([prev, self.ind_embed(ind[:, :-1])], dim=1)
+        start = self.start.expand(enc.shape[0], 1, -1)
+        x = torch.cat([start, prev + enc[:, 1:]], dim=1) + self.dec_pos
+        for block in self.decoder:
+            x = block(x, enc, self.causal_mask)
+        z_tok, i_tok = x.split([1, self.n_agents], dim=1)
+        return self.team_head(z_tok).squeeze(1), self.ind_head(i_tok)
 
     def score(
         self, state: Tensor, obs: Tensor, team: Tensor, ind: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Score stored skills in one pass (teacher forcing).
+        """Score STORED skills in one pass (teacher forcing); nothing is sampled.
 
-        Returns joint log-prob (B,), joint entropy (B,), V_h(s) (B,), V_h(o) (B, n).
+        Returns the joint log-prob ``log p(Z) + sum_i log p(z_i | Z, z_<i)`` (B,), the joint
+        entropy ``H(Z) + sum_i H(z_i | Z, z_<i)`` along the stored prefix (B,), V_h(s^) (B,)
+        and V_h(o^_i) (B, n).
         """
         enc = self.encode(state, obs)
-        n1 = self.n_agents + 1
-        dec = self.decoder(
-            self._decoder_inputs(enc, team, ind), enc, tgt_mask=self.causal_mask[:n1, :n1]
-        )
-        team_logits, ind_logits = self._logits(dec)
-        team_dist = torch.distributions.Categorical(logits=team_logits)
-        ind_dist = torch.distributions.Categorical(logits=ind_logits)
-        logp = team_dist.log_prob(team) + ind_dist.log_prob(ind).sum(-1)
-        entropy = team_dist.entropy() + ind_dist.entropy().sum(-1)
+        team_logits, ind_logits = self.logits(enc, team, ind)
+        lp_t, h_t = categorical_logp_entropy(team_logits, team)
+        lp_i, h_i = categorical_logp_entropy(ind_logits, ind)
         v_s, v_o = self.values(enc)
-        return logp, entropy, v_s, v_o
+        return lp_t + lp_i.sum(-1), h_t + h_i.sum(-1), v_s, v_o
 
     @torch.no_grad()
     def sample(
         self, state: Tensor, obs: Tensor, deterministic: bool = False
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """Autoregressive choice of Z then z_1..z_n.
+        """Choose Z, then z_1..z_n, each conditioned on the choices before it.
 
-        Returns team (B,), ind (B, n), joint log-prob (B,), V_h(s) (B,), V_h(o) (B, n).
+        Every pass runs the full-length teacher-forced decoder (later positions hold
+        placeholders the causal mask hides), so position j computes exactly what
+        :meth:`score` computes for it. Returns team (B,), ind (B, n), joint log-prob (B,),
+        V_h(s^) (B,), V_h(o^_i) (B, n).
         """
         enc = self.encode(state, obs)
         B, n = state.shape[0], self.n_agents
         team = torch.zeros(B, dtype=torch.long, device=state.device)
         ind = torch.zeros(B, n, dtype=torch.long, device=state.device)
-        logp = torch.zeros(B, device=state.device)
+        logps = torch.zeros(B, n + 1, device=state.device)
         for j in range(n + 1):
-            inputs = self._decoder_inputs(enc, team, ind)[:, : j + 1]
-            dec = self.decoder(inputs, enc, tgt_mask=self.causal_mask[: j + 1, : j + 1])
-            head = self.team_head if j == 0 else self.ind_head
-            dist = torch.distributions.Categorical(logits=head(dec[:, j]))
-            choice = dist.probs.argmax(-1) if deterministic else dist.sample()
-            logp = logp + dist.log_prob(choice)
+            team_logits, ind_logits = self.logits(enc, team, ind)
+            logits = team_logits if j == 0 else ind_logits[:, j - 1]
+            if deterministic:
+                choice = logits.argmax(-1)
+            else:
+                choice = torch.multinomial(F.softmax(logits, -1), 1).squeeze(-1)
+            logps[:, j] = categorical_logp_entropy(logits, choice)[0]
             if j == 0:
                 team = choice
             else:
                 ind[:, j - 1] = choice
         v_s, v_o = self.values(enc)
-        return team, ind, logp, v_s, v_o
+        # Summed as in score(), so the stored log-prob matches the update's bit for bit.
+        return team, ind, logps[:, 0] + logps[:, 1:].sum(-1), v_s, v_o
 
 
 class SkillActor(nn.Module):
-    """Shared decentralised actor pi_l(a_i | o_i, z_i): MLP -> GRU -> MLP (or plain MLP).
+    """Skill discoverer's actor pi_l(a_i | o_i, z_i), shared by all agents.
 
-    Gaussian head with a state-independent learned log-std; log-probs are of the raw sample,
-    the env receives it clipped to [-1, 1].
+    Input ``[o_i, onehot(z_i)]`` -> MLP -> GRU -> MLP -> Gaussian mean (``recurrent``), or
+    MLP -> MLP. The log-std is a learned, state-independent vector. Log-probs refer to the
+    raw Gaussian sample; the env receives it clamped to [-1, 1].
     """
 
     def __init__(
@@ -156,57 +223,51 @@ class SkillActor(nn.Module):
         self.pre = mlp([obs_dim + n_ind, hidden, hidden])
         self.gru = nn.GRU(hidden, hidden) if recurrent else None
         self.post = mlp([hidden, hidden, act_dim], out_gain=0.01)
-        self.log_std = nn.Parameter(torch.full((act_dim,), log_std))
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std)))
 
-    def _features(self, obs: Tensor, ind: Tensor) -> Tensor:
-        onehot = torch.nn.functional.one_hot(ind, self.n_ind).to(obs.dtype)
-        return torch.relu(self.pre(torch.cat([obs, onehot], dim=-1)))
+    def inputs(self, obs: Tensor, ind: Tensor) -> Tensor:
+        """(..., O), (...) long -> actor input (..., O + n_z)."""
+        return onehot_cat(obs, ind, self.n_ind)
 
-    def step(
-        self, obs: Tensor, ind: Tensor, hidden: Tensor, reset: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """One step for (N,) rows: obs (N, O), ind (N,), hidden (N, H), reset (N,) bool.
-
-        Returns action mean (N, A) and the next hidden (N, H).
-        """
-        x = self._features(obs, ind)
+    def step(self, x: Tensor, hidden: Tensor, reset: Tensor) -> tuple[Tensor, Tensor]:
+        """One env step for N rows: input x (N, O + n_z), hidden (N, H), reset (N,) bool
+        (hidden zeroed first). Returns the action mean (N, A) and the next hidden (N, H)."""
+        feat = torch.relu(self.pre(x))
         if self.gru is None:
-            return self.post(x), hidden
-        h = hidden * (~reset).unsqueeze(-1).to(hidden.dtype)
-        out, h_next = self.gru(x.unsqueeze(0), h.unsqueeze(0))
+            return self.post(feat), hidden
+        h = hidden.masked_fill(reset.unsqueeze(-1), 0.0)
+        out, h_next = self.gru(feat.unsqueeze(0), h.unsqueeze(0))
         return self.post(out[0]), h_next[0]
 
-    def replay(self, obs: Tensor, ind: Tensor, hidden0: Tensor, reset: Tensor) -> Tensor:
-        """Recompute means over stored sequences: obs (T, N, O), ind (T, N), hidden0 (N, H),
-        reset (T, N) bool (hidden zeroed before step t). Returns means (T, N, A).
+    def replay(self, x: Tensor, hidden0: Tensor, reset: Tensor, cuts: list[int]) -> Tensor:
+        """Recompute action means over stored sequences exactly as the rollout did.
 
-        The GRU runs over whole chunks between the steps where any sequence resets, so a
-        rollout without episode ends inside is a single cuDNN/MKL call.
+        x (T, N, O + n_z); hidden0 (N, H): hidden before step 0; reset (T, N) bool: hidden
+        zeroed before step t; ``cuts``: sorted step indices t > 0 where any row resets.
+        Between cuts no row resets, so each chunk is one ``nn.GRU`` call over its steps (a
+        rollout without episode ends inside is a single call). Returns means (T, N, A).
         """
-        x = self._features(obs, ind)
+        feat = torch.relu(self.pre(x))
         if self.gru is None:
-            return self.post(x)
-        T = x.shape[0]
-        cut_times = [0] + [int(t) for t in torch.nonzero(reset[1:].any(dim=1)).flatten() + 1]
-        bounds = cut_times + [T]
+            return self.post(feat)
+        bounds = [0, *cuts, x.shape[0]]
         outs = []
         h = hidden0
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            h = h * (~reset[a]).unsqueeze(-1).to(h.dtype)
-            out, h_last = self.gru(x[a:b], h.unsqueeze(0))
+            h = h.masked_fill(reset[a].unsqueeze(-1), 0.0)
+            out, h_last = self.gru(feat[a:b], h.unsqueeze(0))
             outs.append(out)
             h = h_last[0]
-        return self.post(torch.cat(outs, dim=0))
-
-    def dist(self, mean: Tensor) -> torch.distributions.Normal:
-        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+        return self.post(outs[0] if len(outs) == 1 else torch.cat(outs, dim=0))
 
 
 class LowCritic(nn.Module):
-    """Centralised critic V_l(s, Z), one value per agent.
+    """Skill discoverer's centralised critic V_l(s, Z) with one output per agent.
 
-    The low-level reward r_i differs by agent through the individual discriminator term,
-    so the critic has a head per agent (all reading the same global state and team skill).
+    Every agent sees the same global state and team skill, but agent i's low-level reward
+    r_i = lambda_e r + lambda_D log q_D(Z | s') + lambda_d log q_d(z_i | o_i', Z) differs by
+    agent through the individual-discriminator term, so each agent has its own return and
+    the critic predicts all n of them at once: ``[s, onehot(Z)]`` -> (..., n).
     """
 
     def __init__(self, state_dim: int, n_team: int, n_agents: int, hidden: int) -> None:
@@ -214,14 +275,17 @@ class LowCritic(nn.Module):
         self.n_team = n_team
         self.net = mlp([state_dim + n_team, hidden, hidden, n_agents])
 
+    def inputs(self, state: Tensor, team: Tensor) -> Tensor:
+        """(..., S), (...) long -> (..., S + n_Z)."""
+        return onehot_cat(state, team, self.n_team)
+
     def forward(self, state: Tensor, team: Tensor) -> Tensor:
-        """(..., S), (...) long -> (..., n)."""
-        onehot = torch.nn.functional.one_hot(team, self.n_team).to(state.dtype)
-        return self.net(torch.cat([state, onehot], dim=-1))
+        """(..., S), (...) long -> values (..., n)."""
+        return self.net(self.inputs(state, team))
 
 
 class TeamDiscriminator(nn.Module):
-    """q_D(Z | s): which team skill produced this state."""
+    """q_D(Z | s): which team skill led to this global state. Logits (..., n_Z)."""
 
     def __init__(self, state_dim: int, n_team: int, hidden: int) -> None:
         super().__init__()
@@ -232,15 +296,20 @@ class TeamDiscriminator(nn.Module):
 
 
 class IndividualDiscriminator(nn.Module):
-    """q_d(z_i | o_i, Z): which individual skill produced this observation, given Z."""
+    """q_d(z_i | o_i, Z): which individual skill led to agent i's observation, given Z.
+
+    Shared across agents: ``[o_i, onehot(Z)]`` -> logits (..., n, n_z).
+    """
 
     def __init__(self, obs_dim: int, n_team: int, n_ind: int, hidden: int) -> None:
         super().__init__()
         self.n_team = n_team
         self.net = mlp([obs_dim + n_team, hidden, hidden, n_ind])
 
+    def inputs(self, obs: Tensor, team: Tensor) -> Tensor:
+        """obs (..., n, O), team (...) long -> (..., n, O + n_Z)."""
+        team = team.unsqueeze(-1).expand(obs.shape[:-1])
+        return onehot_cat(obs, team, self.n_team)
+
     def forward(self, obs: Tensor, team: Tensor) -> Tensor:
-        """obs (..., n, O), team (...) -> logits (..., n, n_ind)."""
-        onehot = torch.nn.functional.one_hot(team, self.n_team).to(obs.dtype)
-        onehot = onehot.unsqueeze(-2).expand(*obs.shape[:-1], self.n_team)
-        return self.net(torch.cat([obs, onehot], dim=-1))
+        return self.net(self.inputs(obs, team))

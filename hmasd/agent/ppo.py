@@ -1,110 +1,177 @@
-"""Pure PPO maths shared by both HMASD levels: GAE, the masked high-level GAE, losses and a
-running value normaliser. Every function is unit-tested against hand-computed values."""
+"""Pure PPO maths shared by both HMASD levels.
+
+GAE over real time order (low level), the masked GAE over skill windows (high level), the
+clipped surrogate, the clipped Huber value loss, closed-form log-probs and entropies, and a
+running value normaliser. Every function is unit-tested against hand-computed values in
+``tests/test_agent/test_ppo.py``.
+
+Time convention (the :class:`~hmasd.agent.batch.Batch` one): ``dones[t]`` is True when the
+episode ended *after* step ``t``. Episodes of our env end only by their time limit, which
+is a truncation, not a terminal state: the return after the last step is bootstrapped with
+the value of the state the episode ended in (``terminal_values``), while the GAE trace is
+cut there so it never leaks into the next episode.
+"""
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _expand_like(mask: Tensor, like: Tensor) -> Tensor:
+    """Append singleton dims to ``mask`` (T, B) until it broadcasts against ``like``."""
+    while mask.dim() < like.dim():
+        mask = mask.unsqueeze(-1)
+    return mask
+
 
 def gae(
     rewards: Tensor,
     values: Tensor,
-    next_values: Tensor,
     dones: Tensor,
+    last_value: Tensor,
     gamma: float,
     lam: float,
+    terminal_values: Tensor | None = None,
 ) -> Tensor:
-    """Generalised advantage estimation over real time order.
+    """Generalised advantage estimation, backwards over real time order.
 
-    Shapes: ``rewards``, ``values``, ``next_values`` are ``(T, B, ...)``; ``dones`` is ``(T, B)``.
-    ``next_values[t]`` is V(s_{t+1}); at a time-limit end (``dones[t]``) it is the value of the
-    terminal state, so truncation is bootstrapped, while the trace (lambda) is cut there.
+    Shapes: ``rewards`` and ``values`` ``(T, B, ...)``; ``dones`` ``(T, B)`` bool (episode
+    ended after step t); ``last_value`` ``(B, ...)``: V(s_T), the state after the last step,
+    used unless ``dones[T-1]``; ``terminal_values`` ``(T, B, ...)`` or None: V of the state an
+    episode ended in, read only where ``dones`` (time-limit truncation). None means true
+    termination (bootstrap 0). Returns advantages ``(T, B, ...)``; returns are
+    ``advantages + values``.
     """
     T = rewards.shape[0]
-    cont = (~dones).to(rewards.dtype)
-    while cont.dim() < rewards.dim():
-        cont = cont.unsqueeze(-1)
-    adv = torch.zeros_like(rewards)
-    last = torch.zeros_like(rewards[0])
+    done = _expand_like(dones, rewards)
+    adv = torch.empty_like(rewards)
+    next_value = last_value
+    next_adv = torch.zeros_like(last_value)
+    zero = torch.zeros_like(last_value)
     for t in range(T - 1, -1, -1):
-        delta = rewards[t] + gamma * next_values[t] - values[t]
-        last = delta + gamma * lam * cont[t] * last
-        adv[t] = last
+        end = terminal_values[t] if terminal_values is not None else zero
+        nv = torch.where(done[t], end, next_value)
+        na = torch.where(done[t], zero, next_adv)
+        a = rewards[t] + gamma * nv - values[t] + gamma * lam * na
+        adv[t] = a
+        next_value, next_adv = values[t], a
     return adv
 
 
 def window_gae(
     env_reward: Tensor,
     decision: Tensor,
-    done: Tensor,
-    value: Tensor,
-    terminal_value: Tensor,
+    dones: Tensor,
+    values: Tensor,
     last_value: Tensor,
     gamma: float,
     lam: float,
+    terminal_values: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """GAE for the skill coordinator, whose steps are skill windows on the env time axis.
+    """GAE for the skill coordinator, whose samples are skill windows on the env time axis.
 
-    Shapes ``(T, B)`` except ``last_value`` ``(B,)``. A window starts at a ``decision`` and
-    its reward r^h is the sum of ``env_reward`` up to the step before the next decision, the
-    episode end or the sequence end. One discount ``gamma`` applies per window (the
-    coordinator acts once per window). At an episode end the window is bootstrapped with
-    ``terminal_value`` (time limit) and the trace is cut; at the sequence end with
-    ``last_value``. Steps of a window that began before the sequence (no decision in it)
-    carry no high-level sample. Returns ``(advantages, window_rewards)``, both ``(T, B)``,
-    zero where there is no decision.
+    A window starts at a ``decision`` step; its reward r^h is the sum of ``env_reward`` from
+    there to the step before the next decision, the step an episode ends at, or the last
+    step of the sequence. The coordinator acts once per window, so ``gamma`` and ``lam``
+    apply once per window (per decision), not per env step. A window that reaches the
+    sequence end is bootstrapped with ``last_value``; one that ends with its episode with
+    ``terminal_values`` (time-limit truncation; None: 0) and the trace is cut there.
+
+    Shapes: ``env_reward``, ``decision``, ``dones`` ``(T, B)``; ``values`` ``(T, B, ...)``
+    (V_h at each decision, ignored elsewhere); ``last_value`` ``(B, ...)``;
+    ``terminal_values`` like ``values``. Steps before the first decision of a sequence
+    belong to a window that began in an earlier batch: they carry no sample. Returns
+    ``(advantages (T, B, ...), window_rewards (T, B))``, both zero where no decision.
     """
     T = env_reward.shape[0]
-    adv = torch.zeros_like(env_reward)
-    win_r = torch.zeros_like(env_reward)
-    acc = torch.zeros_like(last_value)
-    next_v = last_value.clone()
-    next_adv = torch.zeros_like(last_value)
+    dec_v = _expand_like(decision, values)
+    done_v = _expand_like(dones, values)
+    adv = torch.zeros_like(values)
+    win = torch.zeros_like(env_reward)
+    acc = torch.zeros_like(env_reward[0])
+    next_value = last_value
+    zero = torch.zeros_like(last_value)
+    next_adv = zero
     for t in range(T - 1, -1, -1):
-        d = done[t]
-        acc = torch.where(d, torch.zeros_like(acc), acc) + env_reward[t]
-        next_v = torch.where(d, terminal_value[t], next_v)
-        next_adv = torch.where(d, torch.zeros_like(next_adv), next_adv)
-        dec = decision[t]
-        a = acc + gamma * next_v - value[t] + gamma * lam * next_adv
-        adv[t] = torch.where(dec, a, torch.zeros_like(a))
-        win_r[t] = torch.where(dec, acc, torch.zeros_like(acc))
-        next_v = torch.where(dec, value[t], next_v)
-        next_adv = torch.where(dec, a, next_adv)
-        acc = torch.where(dec, torch.zeros_like(acc), acc)
-    return adv, win_r
+        # The window holding step t ends at t if the episode ended after t.
+        end = terminal_values[t] if terminal_values is not None else zero
+        acc = torch.where(dones[t], torch.zeros_like(acc), acc) + env_reward[t]
+        next_value = torch.where(done_v[t], end, next_value)
+        next_adv = torch.where(done_v[t], zero, next_adv)
+        acc_v = _expand_like(acc, values[t])
+        a = acc_v + gamma * next_value - values[t] + gamma * lam * next_adv
+        adv[t] = torch.where(dec_v[t], a, zero)
+        win[t] = torch.where(decision[t], acc, torch.zeros_like(acc))
+        # A decision closes the window before it (in time): it becomes "the next" one.
+        next_value = torch.where(dec_v[t], values[t], next_value)
+        next_adv = torch.where(dec_v[t], a, next_adv)
+        acc = torch.where(decision[t], torch.zeros_like(acc), acc)
+    return adv, win
 
 
 def policy_loss(
     logp: Tensor, old_logp: Tensor, adv: Tensor, clip: float
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Clipped surrogate. Returns ``(loss, approx_kl, clipfrac)`` (means over elements)."""
+    """Clipped surrogate (to minimise). Returns ``(loss, approx_kl, clipfrac)``, means over
+    elements; ``approx_kl`` is the low-variance estimator E[(r - 1) - log r]."""
     log_ratio = logp - old_logp
     ratio = log_ratio.exp()
     surr = torch.max(-adv * ratio, -adv * ratio.clamp(1.0 - clip, 1.0 + clip))
     with torch.no_grad():
         approx_kl = ((ratio - 1.0) - log_ratio).mean()
-        clipfrac = ((ratio - 1.0).abs() > clip).float().mean()
+        clipfrac = ((ratio - 1.0).abs() > clip).to(ratio.dtype).mean()
     return surr.mean(), approx_kl, clipfrac
 
 
 def value_loss(
     values: Tensor, old_values: Tensor, returns: Tensor, clip: float, delta: float
 ) -> Tensor:
-    """Clipped value loss with a Huber penalty (MAPPO): max of clipped and unclipped losses."""
+    """Clipped value loss with a Huber penalty (MAPPO): the mean of the larger of the
+    unclipped and the clipped (to ``old +- clip``) losses."""
     clipped = old_values + (values - old_values).clamp(-clip, clip)
     unclipped_loss = F.huber_loss(values, returns, reduction="none", delta=delta)
     clipped_loss = F.huber_loss(clipped, returns, reduction="none", delta=delta)
     return torch.max(unclipped_loss, clipped_loss).mean()
 
 
-class ValueNorm(nn.Module):
-    """Running mean / variance of value targets; critics learn in the normalised space.
+def normal_logp(x: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
+    """Log-density of a diagonal Gaussian, summed over the last dim: (..., A) -> (...)."""
+    z = (x - mean) * torch.exp(-log_std)
+    return (-0.5 * z * z - log_std - _LOG_SQRT_2PI).sum(-1)
 
-    Debiased exponential moving averages (as MAPPO's ValueNorm), kept in buffers so they are
-    part of ``state_dict`` and resume exactly.
+
+def normal_entropy(log_std: Tensor) -> Tensor:
+    """Entropy of a diagonal Gaussian with log-stds ``log_std`` (A,): a scalar."""
+    return (log_std + 0.5 + _LOG_SQRT_2PI).sum()
+
+
+def categorical_logp_entropy(logits: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+    """Log-prob of ``index`` (...) and entropy under ``logits`` (..., K): both (...)."""
+    logp_all = F.log_softmax(logits, dim=-1)
+    logp = logp_all.gather(-1, index.unsqueeze(-1)).squeeze(-1)
+    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return logp, entropy
+
+
+def normalize_advantages(adv: Tensor) -> Tensor:
+    """Zero mean, unit std over all elements (unchanged when there is only one)."""
+    if adv.numel() < 2:
+        return adv
+    return (adv - adv.mean()) / (adv.std() + 1e-8)
+
+
+class ValueNorm(nn.Module):
+    """Running mean and std of value targets; critics learn in the normalised space.
+
+    Debiased exponential moving averages as MAPPO's ``ValueNorm`` (no PopArt rescaling of
+    the output layer). The statistics are buffers, so they are part of ``state_dict`` and a
+    resumed run continues them exactly. Disabled, every method is the identity.
     """
 
     def __init__(self, enabled: bool = True, beta: float = 0.99999, eps: float = 1e-5) -> None:
@@ -112,33 +179,42 @@ class ValueNorm(nn.Module):
         self.enabled = enabled
         self.beta = beta
         self.eps = eps
-        self.register_buffer("mean", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("mean_sq", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("running_mean", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("running_mean_sq", torch.zeros((), dtype=torch.float64))
         self.register_buffer("debias", torch.zeros((), dtype=torch.float64))
 
-    def _stats(self) -> tuple[Tensor, Tensor]:
+    def stats(self) -> tuple[Tensor, Tensor]:
+        """Debiased (mean, std) as float32 scalars; std is at least 0.1."""
         d = self.debias.clamp(min=self.eps)
-        mean = self.mean / d
-        var = (self.mean_sq / d - mean**2).clamp(min=1e-2)
+        mean = self.running_mean / d
+        var = (self.running_mean_sq / d - mean * mean).clamp(min=1e-2)
         return mean.float(), var.sqrt().float()
 
     @torch.no_grad()
     def update(self, x: Tensor) -> None:
+        """Fold the batch of targets ``x`` (any shape) into the running statistics.
+
+        Non-finite targets are not folded in, so the statistics survive the update that
+        produced them (that update then stops on its non-finite losses).
+        """
         if not self.enabled or x.numel() == 0:
             return
         x = x.detach().double()
-        self.mean.mul_(self.beta).add_(x.mean() * (1 - self.beta))
-        self.mean_sq.mul_(self.beta).add_((x**2).mean() * (1 - self.beta))
-        self.debias.mul_(self.beta).add_(1 - self.beta)
+        if not bool(torch.isfinite(x).all()):
+            return
+        w = 1.0 - self.beta
+        self.running_mean.mul_(self.beta).add_(x.mean() * w)
+        self.running_mean_sq.mul_(self.beta).add_((x * x).mean() * w)
+        self.debias.mul_(self.beta).add_(w)
 
     def normalize(self, x: Tensor) -> Tensor:
         if not self.enabled:
             return x
-        mean, std = self._stats()
+        mean, std = self.stats()
         return (x - mean) / std
 
     def denormalize(self, x: Tensor) -> Tensor:
         if not self.enabled:
             return x
-        mean, std = self._stats()
+        mean, std = self.stats()
         return x * std + mean
