@@ -21,6 +21,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600; results are shared between users and jobs.
+        os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

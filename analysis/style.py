@@ -1,0 +1,75 @@
+"""Figure style: Okabe-Ito colours (colour-blind safe), fonts readable at column width.
+
+Panels are sized for a ~3.5 in column; every font is at least 8 pt. Sync and async also
+differ in line style, so figures survive greyscale printing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Okabe & Ito (2008), "Color Universal Design".
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+}
+CYCLE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky_blue",
+                                "yellow", "black")]
+MODE_COLOR = {"sync": OKABE_ITO["blue"], "async": OKABE_ITO["vermillion"]}
+MODE_LINESTYLE = {"sync": "-", "async": "--"}
+MODE_MARKER = {"sync": "o", "async": "s"}
+BASELINE_COLOR = {"random": "#7F7F7F", "hover": OKABE_ITO["green"],
+                  "kmeans": OKABE_ITO["purple"]}
+BASELINE_LINESTYLE = {"random": ":", "hover": "-.", "kmeans": (0, (5, 1.5, 1, 1.5))}
+COMPONENT_COLOR = {"env_component": OKABE_ITO["blue"],
+                   "team_disc_component": OKABE_ITO["orange"],
+                   "ind_disc_component": OKABE_ITO["green"]}
+COMPONENT_LABEL = {"env_component": r"env ($\lambda_e r$)",
+                   "team_disc_component": r"team disc. ($\lambda_D \log q_D$)",
+                   "ind_disc_component": r"ind. disc. ($\lambda_d \log q_d$)"}
+
+PANEL_W, PANEL_H = 3.5, 2.4  # inches: one panel per journal column
+DPI = 300
+FONT_PT = 8
+
+RC: dict[str, Any] = {
+    "font.family": "DejaVu Sans",
+    "font.size": FONT_PT,
+    "axes.titlesize": FONT_PT + 1,
+    "axes.labelsize": FONT_PT,
+    "xtick.labelsize": FONT_PT,
+    "ytick.labelsize": FONT_PT,
+    "legend.fontsize": FONT_PT,
+    "figure.titlesize": FONT_PT + 1,
+    "axes.prop_cycle": None,  # set in rc() (needs cycler)
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.5,
+    "lines.linewidth": 1.4,
+    "legend.frameon": False,
+    "savefig.dpi": DPI,
+    "savefig.bbox": "tight",
+    "savefig.pad_inches": 0.03,
+    "pdf.fonttype": 42,  # TrueType in PDFs: editable text, accepted by publishers
+    "ps.fonttype": 42,
+}
+
+
+def rc() -> dict[str, Any]:
+    """The rcParams of every figure (use with ``matplotlib.rc_context``)."""
+    from cycler import cycler
+
+    return {**RC, "axes.prop_cycle": cycler(color=CYCLE)}
+
+
+def mode_style(mode: str) -> dict[str, Any]:
+    return {"color": MODE_COLOR.get(mode, OKABE_ITO["black"]),
+            "linestyle": MODE_LINESTYLE.get(mode, "-")}

@@ -1,0 +1,103 @@
+"""analysis.stats against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from analysis import stats
+
+
+def test_iqm_of_known_arrays() -> None:
+    # n = 8: floor(0.25 * 8) = 2 cut from each end -> mean(3, 4, 5, 6).
+    assert stats.iqm(np.arange(1, 9)) == pytest.approx(4.5)
+    # n = 5: 1 cut from each end -> mean(2, 3, 4); the outlier 100 is gone.
+    assert stats.iqm([100, 1, 3, 2, 4]) == pytest.approx(3.0)
+
+
+def test_mean_std_uses_sample_std() -> None:
+    mean, std = stats.mean_std([1, 2, 3, 4])
+    assert mean == 2.5
+    assert std == pytest.approx(math.sqrt(5 / 3))
+    mean, std = stats.mean_std([7.0])
+    assert mean == 7.0 and math.isnan(std)
+
+
+def test_probability_of_improvement_counts_ties_as_half() -> None:
+    # Pairs: 3>1, 3==3 (0.5), 4>1, 4>3 -> 3.5 / 4.
+    assert stats.probability_of_improvement([3, 4], [1, 3]) == pytest.approx(0.875)
+    assert stats.probability_of_improvement([1], [2]) == 0.0
+    assert stats.probability_of_improvement([2, 2], [2, 2]) == 0.5
+
+
+def test_stratified_bootstrap_resamples_within_tasks() -> None:
+    # Every within-task resample of {0, 0} and {10, 10} has pooled mean 5; a bootstrap
+    # that pooled first would scatter between 0 and 10.
+    point, lo, hi = stats.stratified_bootstrap_ci([[0, 0], [10, 10]], lambda a: a.mean(1))
+    assert (point, lo, hi) == (5.0, 5.0, 5.0)
+    # One seed per task: a degenerate interval at the point.
+    assert stats.stratified_bootstrap_ci([[1.0], [3.0]], lambda a: a.mean(1)) == (2.0, 2.0, 2.0)
+
+
+def test_intervals_are_reproducible_and_contain_the_point() -> None:
+    x = [1.0, 4.3, 2.2, 8.9, 5.1, 0.7, 3.6, 6.4, 9.8, 7.5]
+    a, b = stats.iqm_ci(x), stats.iqm_ci(x)
+    assert a == b
+    assert a[1] <= a[0] <= a[2] and a[1] < a[2]
+    assert stats.iqm_ci(x, n_boot=200, seed=1) != stats.iqm_ci(x, n_boot=200, seed=2)
+    p1 = stats.poi_ci([([3, 4, 5], [1, 3, 4])])
+    assert p1 == stats.poi_ci([([3, 4, 5], [1, 3, 4])])
+    assert 0.0 <= p1[1] <= p1[0] <= p1[2] <= 1.0
+    assert p1[0] == pytest.approx(stats.probability_of_improvement([3, 4, 5], [1, 3, 4]))
+
+
+def test_poi_ci_averages_over_tasks() -> None:
+    point, lo, hi = stats.poi_ci([([2, 2], [1, 1]), ([1, 1], [2, 2])])
+    assert (point, lo, hi) == (0.5, 0.5, 0.5)
+
+
+def test_welch_t_against_hand_values() -> None:
+    # Means 2 and 5, variances 1: se = sqrt(2/3), t = -3 / se, Welch df = 4.
+    t, p = stats.welch_t([1, 2, 3], [4, 5, 6])
+    assert t == pytest.approx(-3 / math.sqrt(2 / 3))
+    assert p == pytest.approx(2 * sps.t.sf(3 / math.sqrt(2 / 3), 4))
+    assert all(math.isnan(v) for v in stats.welch_t([1.0], [2.0, 3.0]))
+
+
+def test_mann_whitney_against_hand_values() -> None:
+    # Every x below every y: U_x = 0; exact two-sided p = 2 / C(6, 3) = 0.1.
+    u, p = stats.mann_whitney([1, 2, 3], [4, 5, 6])
+    assert u == 0.0
+    assert p == pytest.approx(0.1)
+
+
+def test_bin_curve_and_fill_gaps() -> None:
+    edges = np.array([0.0, 10.0, 20.0, 30.0])
+    out = stats.bin_curve([1, 2, 25, 30], [1.0, 3.0, 5.0, 7.0], edges)
+    np.testing.assert_allclose(out, [2.0, np.nan, 6.0])
+    filled = stats.fill_gaps(np.array([np.nan, 1.0, np.nan, 3.0, np.nan]))
+    np.testing.assert_allclose(filled, [np.nan, 1.0, 2.0, 3.0, np.nan])
+
+
+def test_curve_variability_of_the_last_fifth() -> None:
+    steps = np.arange(1, 101)
+    # 10 bins of 10 steps; the last 20 % are [80, 90) and [90, 100] with means 84.5 and 95.
+    v = stats.curve_variability(steps, steps.astype(float), n_bins=10)
+    assert v == pytest.approx(np.std([84.5, 95.0], ddof=1))
+    flat = stats.curve_variability(steps, np.ones(100), n_bins=10)
+    assert flat == 0.0
+    assert math.isnan(stats.curve_variability([], []))
+
+
+def test_curve_band_needs_two_runs() -> None:
+    mid, lo, hi = stats.curve_iqm_band(np.array([[1.0, 2.0, np.nan]]))
+    np.testing.assert_allclose(mid, [1.0, 2.0, np.nan])
+    assert np.isnan(lo).all() and np.isnan(hi).all()
+    curves = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    a, b = stats.curve_iqm_band(curves), stats.curve_iqm_band(curves)
+    np.testing.assert_array_equal(np.stack(a), np.stack(b))
+    np.testing.assert_allclose(a[0], [2.0, 3.0])
+    assert (a[1] <= a[0]).all() and (a[0] <= a[2]).all()
