@@ -95,15 +95,18 @@ class EnvConfig:
     """How an agent sees users: `relative` positions, or a fixed-size `density_map`."""
     density_map_size: int = 8
     """Cells per side of the user density map."""
-    w_coverage: float = 1.0
+    # Team-reward weights are ~10x the normalised terms so the env reward (~10 per step)
+    # dominates the intrinsic terms lambda_D log q_D + lambda_d log q_d (~ -0.7 per step at
+    # chance); at weight 1 the agent spent its budget making skills discriminable.
+    w_coverage: float = 10.0
     """Team-reward weight of the coverage ratio (connected / n_users)."""
-    w_sinr: float = 0.2
+    w_sinr: float = 2.0
     """Team-reward weight of normalised mean SINR of served users."""
-    w_throughput: float = 0.5
+    w_throughput: float = 5.0
     """Team-reward weight of normalised system throughput."""
-    w_connectivity: float = 0.5
+    w_connectivity: float = 5.0
     """Team-reward weight of the UAV connectivity ratio (`cooperative_network` only)."""
-    w_hops: float = 0.1
+    w_hops: float = 1.0
     """Team-reward penalty weight of normalised mean hops (`cooperative_network` only)."""
 
 
@@ -185,6 +188,9 @@ class TrainConfig:
     """Evaluate (and keep the best checkpoint) every this many env steps."""
     eval_episodes: int = 5
     """Episodes per periodic evaluation."""
+    eval_deterministic: bool = False
+    """Evaluate with argmax skills and mean actions instead of sampling (HMASD's skills are
+    stochastic by design; the sampled policy is the one PPO trained)."""
 
 
 @dataclass(frozen=True)

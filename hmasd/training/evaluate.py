@@ -1,4 +1,5 @@
-"""Evaluation: full episodes with the deterministic policy, batched across envs.
+"""Evaluation: full episodes of the trained policy (sampled, or deterministic by config),
+batched across envs.
 
 Used twice: periodically during training (:func:`run_episodes` on the live agent, on an env
 with its own seed, so the best checkpoint can be kept), and eval-only from a checkpoint
@@ -48,8 +49,11 @@ def make_env(cfg: EnvConfig, num_envs: int, device: torch.device, seed: int) -> 
 
 
 @torch.no_grad()
-def run_episodes(agent: Any, env: Any, skill_interval: int) -> dict[str, list[float]]:
-    """Run one full episode in every env of ``env`` with the deterministic policy.
+def run_episodes(
+    agent: Any, env: Any, skill_interval: int, deterministic: bool = False
+) -> dict[str, list[float]]:
+    """Run one full episode in every env of ``env``: sampled skills and actions, or the
+    most likely ones with ``deterministic`` (``train.eval_deterministic``).
 
     Returns ``{metric: [value per env]}`` for every episode metric the env reports (at
     least ``return`` and ``length``), in env order.
@@ -69,12 +73,12 @@ def run_episodes(agent: Any, env: Any, skill_interval: int) -> dict[str, list[fl
     for _ in range(max_steps + 1):
         need = start | (window >= skill_interval)
         if bool(need.any()):
-            sk = agent.choose_skills(state, obs, deterministic=True)
+            sk = agent.choose_skills(state, obs, deterministic=deterministic)
             team = torch.where(need, sk.team, team)
             ind = torch.where(need[:, None], sk.ind, ind)
             window = torch.where(need, 0, window)
         hidden = torch.where(start[:, None, None], h_init, hidden)
-        act = agent.act(obs, state, team, ind, hidden, start, deterministic=True)
+        act = agent.act(obs, state, team, ind, hidden, start, deterministic=deterministic)
         out = env.step(act.action)
         newly = out.done & ~finished
         if bool(newly.any()):
@@ -123,8 +127,11 @@ def evaluate_agent(
     so evaluations during training are comparable). Leaves the global RNGs untouched."""
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
         env = make_env(cfg.env, episodes, device, seed)
-        per_env = run_episodes(agent, env, cfg.agent.skill_interval)
+        per_env = run_episodes(
+            agent, env, cfg.agent.skill_interval, cfg.train.eval_deterministic
+        )
     return summarise(per_env)
 
 
@@ -162,7 +169,9 @@ def evaluate(
             f"{checkpoint}: agent weights do not fit the config inside it "
             f"({type(exc).__name__}: {one_line(exc)})"
         ) from None
-    summary = summarise(run_episodes(agent, env, cfg.agent.skill_interval))
+    summary = summarise(
+        run_episodes(agent, env, cfg.agent.skill_interval, cfg.train.eval_deterministic)
+    )
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint),
         "config_name": data.get("config_name"),
