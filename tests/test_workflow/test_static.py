@@ -1,0 +1,118 @@
+"""The DAG's static checks: lint, snakefmt, schema vs the typed config, each grid's DAG."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+import subprocess
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hmasd import config as C
+
+from .helpers import BIN, REPO, Job, copy_repo, parse_jobs, rules_of, snakemake
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_repo(tmp_path_factory.mktemp("static") / "repo")
+
+
+def test_snakemake_lint_is_clean(repo_copy: Path) -> None:
+    proc = snakemake(repo_copy, "--lint")
+    out = proc.stdout + proc.stderr
+    assert "Congratulations, your workflow is in a good condition!" in out, out
+    assert "Lints for" not in out, out
+
+
+def test_snakefmt_check_is_clean() -> None:
+    proc = subprocess.run(
+        [str(BIN / "snakefmt"), "--check", "."], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _json_type(annotation: typing.Any) -> dict[str, typing.Any]:
+    if typing.get_origin(annotation) is typing.Literal:
+        return {"enum": list(typing.get_args(annotation))}
+    return {"type": {int: "integer", float: "number", bool: "boolean", str: "string"}[annotation]}
+
+
+@pytest.mark.parametrize("section", sorted(C.SECTIONS))
+def test_schema_overrides_match_the_typed_config(section: str) -> None:
+    """Each override section of the schema lists exactly the dataclass fields, typed alike,
+    so the schema rejects what hmasd.config rejects and accepts what it accepts."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+    block = schema["$defs"][f"{section}_overrides"]
+    assert block["additionalProperties"] is False
+    cls = C.SECTIONS[section]
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    assert list(block["properties"]) == fields
+    for name in fields:
+        prop = {k: v for k, v in block["properties"][name].items() if k != "description"}
+        assert prop == _json_type(hints[name]), name
+
+
+def test_every_schema_object_is_closed() -> None:
+    def walk(node: typing.Any, where: str) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "additionalProperties" not in node:
+                raise AssertionError(f"{where} has no additionalProperties")
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(yaml.safe_load(SCHEMA.read_text()), "schema")
+
+
+def test_figure_names_match_the_analysis_package() -> None:
+    from analysis.figures import FIGURES
+
+    text = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    listed = ast.literal_eval(re.search(r"^FIGURES = (\[.*?\])", text, re.S | re.M).group(1))
+    assert listed == list(FIGURES)
+
+
+@pytest.mark.parametrize(
+    ("grid", "configs", "seeds"),
+    [("config/config.yaml", 2, 5), ("config/smoke.yaml", 1, 2), ("config/paper.yaml", 2, 10)],
+)
+def test_each_grid_builds_its_dag(repo_copy: Path, grid: str, configs: int, seeds: int) -> None:
+    """A --configfile replaces config/config.yaml (no merge), and the job counts follow
+    configs x modes x seeds."""
+    proc = snakemake(repo_copy, "--dry-run", "--configfile", grid)
+    counts = rules_of(parse_jobs(proc.stdout + proc.stderr))
+    runs = configs * seeds  # per mode
+    assert counts == {
+        "resolve_config": configs,
+        "train_sync": runs,
+        "train_async": runs,
+        "evaluate": 2 * 2 * runs,
+        "baseline": 3 * configs,
+        "consolidate": 1,
+        "figures": 1,
+        "tables": 1,
+        "all": 1,
+    }
+
+
+def test_default_grid_is_at_least_two_configs_two_modes_five_seeds() -> None:
+    grid = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert len(grid["configs"]) >= 2
+    assert set(grid["modes"]) == {"sync", "async"}
+    assert len(grid["seeds"]) >= 5
+    assert grid["baselines"]["policies"] == ["random", "hover", "kmeans"]
+
+
+def test_job_parser_reads_rule_and_wildcards() -> None:
+    text = "rule train_sync:\n    input: a\n    wildcards: config=smoke, seed=2\n\nrule all:\n"
+    assert parse_jobs(text) == [Job("train_sync", {"config": "smoke", "seed": "2"}), Job("all", {})]

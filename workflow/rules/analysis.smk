@@ -1,0 +1,61 @@
+rule consolidate:
+    """Every run's exports, evals, baselines and benchmarks -> typed Parquet datasets."""
+    input:
+        summaries=train_summaries(),
+        evals=eval_jsons(),
+        baselines=baseline_jsons(),
+        benchmarks=benchmark_tsvs(),
+        code=analysis_code("consolidate"),
+    output:
+        consolidated_files(),
+    log:
+        "results/logs/consolidate/consolidate.log",
+    conda:
+        "../../environment.yml"
+    threads: rule_resources("consolidate")["threads"]
+    resources:
+        mem_mb=rule_resources("consolidate")["mem_mb"],
+        runtime=rule_resources("consolidate")["runtime"],
+        gpu=rule_resources("consolidate")["gpu"],
+    script:
+        "../scripts/consolidate.py"
+
+
+rule figures:
+    """The paper's figures (PNG 300 dpi and PDF) from the Parquet datasets."""
+    input:
+        data=rules.consolidate.output,
+        code=analysis_code("figures"),
+    output:
+        figure_files(),
+    log:
+        "results/logs/figures/figures.log",
+    conda:
+        "../../environment.yml"
+    threads: rule_resources("figures")["threads"]
+    resources:
+        mem_mb=rule_resources("figures")["mem_mb"],
+        runtime=rule_resources("figures")["runtime"],
+        gpu=rule_resources("figures")["gpu"],
+    script:
+        "../scripts/figures.py"
+
+
+rule tables:
+    """The sync-vs-async comparison table (CSV, Markdown, LaTeX) with baseline rows."""
+    input:
+        data=rules.consolidate.output,
+        code=analysis_code("tables"),
+    output:
+        table_files(),
+    log:
+        "results/logs/tables/tables.log",
+    conda:
+        "../../environment.yml"
+    threads: rule_resources("tables")["threads"]
+    resources:
+        mem_mb=rule_resources("tables")["mem_mb"],
+        runtime=rule_resources("tables")["runtime"],
+        gpu=rule_resources("tables")["gpu"],
+    script:
+        "../scripts/tables.py"

@@ -1,0 +1,24 @@
+rule baseline:
+    """A non-learning policy (random, hover, kmeans) on one config's env, for scale."""
+    input:
+        config="results/configs/{config}.yaml",
+        code=hmasd_code(),
+    output:
+        "results/baselines/{config}/{policy}.json",
+    log:
+        "results/logs/baseline/{config}/{policy}.log",
+    conda:
+        "../../environment.yml"
+    threads: rule_resources("baseline")["threads"]
+    resources:
+        mem_mb=rule_resources("baseline")["mem_mb"],
+        runtime=rule_resources("baseline")["runtime"],
+        gpu=rule_resources("baseline")["gpu"],
+    params:
+        episodes=config["baselines"]["episodes"],
+        seed=config["baselines"]["seed"],
+        log_level=config["log_level"],
+    shell:
+        "hmasd baseline --policy {wildcards.policy} --config {input.config}"
+        " --episodes {params.episodes} --seed {params.seed} --out {output}"
+        " --log-level {params.log_level} > {log} 2>&1"

@@ -1,0 +1,255 @@
+import json
+import os
+import re
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from hmasd.config import PRESET_DIR, load as load_hmasd_config
+from hmasd.errors import ConfigError
+
+# --------------------------------------------------------------------------------------
+# Config validation: first, before anything reads the config.
+
+
+def _key_path(parts) -> str:
+    return ".".join(str(p) for p in parts) or "<top level>"
+
+
+def _one_line_error(exc) -> str:
+    """One readable line naming the offending key of a jsonschema ValidationError."""
+    where = _key_path(exc.absolute_path)
+    if exc.validator == "additionalProperties":
+        allowed = sorted(exc.schema.get("properties", {}))
+        extra = sorted(set(exc.instance) - set(allowed))
+        keys = ", ".join(_key_path([*exc.absolute_path, k]) for k in extra)
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"unknown config key '{keys}'{hint}"
+    if exc.validator == "propertyNames":
+        return f"invalid name under '{where}': {exc.message}"
+    return f"config key '{where}': {exc.message}"
+
+
+def _grid_files() -> str:
+    """The config file(s) the grid came from, for error messages."""
+    files = workflow.config_settings.configfiles or workflow.configfiles
+    return ", ".join(str(f) for f in files)
+
+
+def validate_config(cfg: dict) -> None:
+    """Schema check (fills defaults), then each named config through hmasd.config.load, so
+    range errors (e.g. batch_size not a multiple of num_envs) also stop the DAG up front.
+    """
+    try:
+        # validate() resolves the schema path relative to this file.
+        validate(cfg, schema="../schemas/config.schema.yaml")
+    except WorkflowError as err:
+        # validate() raises inside `except ValidationError`, so that error is the context.
+        cause = err.__context__
+        if not hasattr(cause, "validator"):
+            raise
+        raise WorkflowError(
+            f"invalid config ({_grid_files()}): {_one_line_error(cause)}"
+        ) from None
+    for name, named in cfg["configs"].items():
+        try:
+            load_hmasd_config(named["preset"], overrides_of(cfg, name))
+        except ConfigError as exc:
+            raise WorkflowError(
+                f"invalid config ({_grid_files()}) 'configs.{name}': {exc}"
+            ) from None
+
+
+def overrides_of(cfg: dict, name: str) -> dict:
+    """The overrides of named config ``name`` with the grid-wide ``device`` filled in
+    (a config's own ``train.device`` wins)."""
+    overrides = json.loads(json.dumps(cfg["configs"][name]["overrides"]))
+    overrides.setdefault("train", {}).setdefault("device", cfg["device"])
+    return overrides
+
+
+# A --configfile is a whole grid (config/smoke.yaml, config/paper.yaml): it replaces
+# config/config.yaml instead of being deep-merged into it, which would add config.yaml's
+# named configs and seeds to the smoke grid. --config KEY=VALUE still edits on top.
+if workflow.config_settings.configfiles:
+    config.clear()
+    config.update(json.loads(json.dumps(workflow.config_settings.overwrite_config)))
+
+validate_config(config)
+
+
+# --------------------------------------------------------------------------------------
+# Names and paths
+
+MODES = ("sync", "async")
+WHICH = ("final", "best")
+# Model file names of the trainer (the seed's own names for sync).
+MODEL_PREFIX = {"sync": "hmasd_sync_enhanced_tracking", "async": "hmasd_async_tracking"}
+RUN_DIR = "results/runs/{config}/{mode}/seed{seed}"
+# Must equal analysis.figures.FIGURES (tests/test_workflow/test_static.py checks it); kept
+# here so building the DAG never imports matplotlib.
+FIGURES = [
+    "learning_curves",
+    "performance_curves",
+    "sync_efficiency",
+    "policy_lag",
+    "skill_usage",
+    "reward_components",
+    "final_scores",
+]
+CONSOLIDATED = [
+    "episodes",
+    "sync_metrics",
+    "reward_components",
+    "skill_usage",
+    "eval",
+    "baselines",
+    "benchmarks",
+]
+TABLE_FORMATS = ["csv", "md", "tex"]
+
+CONFIG_NAMES = sorted(config["configs"])
+
+
+wildcard_constraints:
+    config="|".join(re.escape(name) for name in CONFIG_NAMES),
+    mode="|".join(MODES),
+    seed=r"\d+",
+    which="|".join(WHICH),
+    policy="random|hover|kmeans",
+
+
+def run_dir(config_name: str, mode: str, seed) -> str:
+    return RUN_DIR.format(config=config_name, mode=mode, seed=seed)
+
+
+def model_file(mode: str, which: str) -> str:
+    """Path of a run's final or best checkpoint, relative to its run dir."""
+    suffix = "_final" if which == "final" else ""
+    return f"models/{MODEL_PREFIX[mode]}{suffix}.pt"
+
+
+def eval_model(wildcards) -> str:
+    return f"{run_dir(wildcards.config, wildcards.mode, wildcards.seed)}/{model_file(wildcards.mode, wildcards.which)}"
+
+
+def preset_file(wildcards) -> str:
+    return str(
+        _rel(PRESET_DIR / f"{config['configs'][wildcards.config]['preset']}.yaml")
+    )
+
+
+def overrides_param(wildcards) -> str:
+    """Canonical JSON of one config's overrides: a Snakemake ``params`` value, so that
+    editing one config reruns only that config's jobs (params rerun trigger)."""
+    return json.dumps(overrides_of(config, wildcards.config), sort_keys=True)
+
+
+def rule_resources(rule_name: str) -> dict:
+    return config["resources"][rule_name]
+
+
+# --------------------------------------------------------------------------------------
+# Code inputs: Snakemake never reruns a job because an imported package changed, so each
+# rule lists the package files it runs as a `code` input (mtime trigger).
+
+REPO = Path(workflow.basedir)
+
+
+def _rel(path: Path) -> str:
+    return os.path.relpath(path)
+
+
+def hmasd_code() -> list[str]:
+    """Every module of the hmasd package (env, agent, training, tracking, CLI)."""
+    return sorted(_rel(p) for p in (REPO / "hmasd").rglob("*.py"))
+
+
+# The analysis modules each analysis rule runs (its own module and the helpers it imports).
+ANALYSIS_MODULES = {
+    "consolidate": ["consolidate", "schema"],
+    "figures": ["figures", "style", "stats", "schema"],
+    "tables": ["tables", "stats", "schema"],
+}
+# Imported by every script under workflow/scripts/; Snakemake only tracks the script itself.
+JOBLOG = _rel(REPO / "workflow" / "scripts" / "joblog.py")
+
+
+def analysis_code(rule_name: str) -> list[str]:
+    """Only the modules ``rule_name`` runs, so editing figures.py reruns only figures."""
+    return [
+        _rel(REPO / "analysis" / f"{m}.py") for m in ANALYSIS_MODULES[rule_name]
+    ] + [JOBLOG]
+
+
+# --------------------------------------------------------------------------------------
+# Targets
+
+
+def train_summaries() -> list[str]:
+    return expand(
+        "results/runs/{config}/{mode}/seed{seed}/train_summary.json",
+        config=CONFIG_NAMES,
+        mode=config["modes"],
+        seed=config["seeds"],
+    )
+
+
+def eval_jsons() -> list[str]:
+    return expand(
+        "results/runs/{config}/{mode}/seed{seed}/eval/{which}.json",
+        config=CONFIG_NAMES,
+        mode=config["modes"],
+        seed=config["seeds"],
+        which=WHICH,
+    )
+
+
+def baseline_jsons() -> list[str]:
+    return expand(
+        "results/baselines/{config}/{policy}.json",
+        config=CONFIG_NAMES,
+        policy=config["baselines"]["policies"],
+    )
+
+
+def benchmark_tsvs() -> list[str]:
+    train = expand(
+        "results/benchmarks/train/{config}/{mode}/seed{seed}.tsv",
+        config=CONFIG_NAMES,
+        mode=config["modes"],
+        seed=config["seeds"],
+    )
+    evaluate = expand(
+        "results/benchmarks/evaluate/{config}/{mode}/seed{seed}_{which}.tsv",
+        config=CONFIG_NAMES,
+        mode=config["modes"],
+        seed=config["seeds"],
+        which=WHICH,
+    )
+    return train + evaluate
+
+
+def consolidated_files() -> list[str]:
+    return expand("results/consolidated/{name}.parquet", name=CONSOLIDATED)
+
+
+def figure_files() -> list[str]:
+    return expand("results/figures/{name}.{ext}", name=FIGURES, ext=["png", "pdf"])
+
+
+def table_files() -> list[str]:
+    return expand("results/tables/sync_vs_async.{ext}", ext=TABLE_FORMATS)
+
+
+def get_final_output() -> list[str]:
+    """Every run's summary and evals, the baselines, the Parquet datasets, figures, tables."""
+    return (
+        train_summaries()
+        + eval_jsons()
+        + baseline_jsons()
+        + consolidated_files()
+        + figure_files()
+        + table_files()
+    )

@@ -1,0 +1,30 @@
+"""Snakemake `consolidate` job: every export, eval, baseline and benchmark -> Parquet."""
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from joblog import redirect_to
+
+
+def main(smk: Any) -> int:
+    with redirect_to(smk.log[0]):
+        return run(smk)
+
+
+def run(smk: Any) -> int:
+    from analysis.consolidate import consolidate
+
+    consolidate(
+        run_dirs=[Path(p).parent for p in smk.input.summaries],
+        eval_jsons=[Path(p) for p in smk.input.evals],
+        baseline_jsons=[Path(p) for p in smk.input.baselines],
+        benchmark_tsvs=[Path(p) for p in smk.input.benchmarks],
+        out_dir=Path(smk.output[0]).parent,
+    )
+    print("wrote", ", ".join(smk.output))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(snakemake))  # noqa: F821 (injected by Snakemake's script directive)

@@ -1,0 +1,24 @@
+"""Snakemake `figures` job: Parquet datasets -> results/figures/{name}.{png,pdf}."""
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from joblog import redirect_to
+
+
+def main(smk: Any) -> int:
+    with redirect_to(smk.log[0]):
+        return run(smk)
+
+
+def run(smk: Any) -> int:
+    from analysis.figures import make_figures
+
+    written = make_figures(Path(smk.input.data[0]).parent, Path(smk.output[0]).parent)
+    print("wrote", ", ".join(map(str, written)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(snakemake))  # noqa: F821 (injected by Snakemake's script directive)
