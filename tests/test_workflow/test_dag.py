@@ -173,3 +173,12 @@ def test_changing_one_config_reruns_only_that_configs_jobs(smoke_copy: Path) -> 
     assert rows["results/configs/smoke.yaml"][4:6] == ["params changed", "update pending"]
     assert rows["results/configs/twin.yaml"][4:6] == ["ok", "no update"]
     assert rows["results/runs/twin/sync/seed0/train_summary.json"][4:6] == ["ok", "no update"]
+
+
+def test_report_holds_every_figure_and_the_table(smoke_copy: Path) -> None:
+    """`snakemake --report` renders the figures and the table with their captions."""
+    snakemake(smoke_copy, "--configfile", SMOKE, "--report", "results/report.html")
+    html = (smoke_copy / "results/report.html").read_text(errors="replace")
+    assert len(html) > 10_000
+    for name in ("learning_curves", "policy_lag", "final_scores", "sync_vs_async.csv"):
+        assert name in html, f"{name} missing from the report"

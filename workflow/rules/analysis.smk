@@ -1,3 +1,6 @@
+report: "../report/workflow.rst"
+
+
 rule consolidate:
     """Every run's exports, evals, baselines and benchmarks -> typed Parquet datasets."""
     input:
@@ -27,7 +30,7 @@ rule figures:
         data=rules.consolidate.output,
         code=analysis_code("figures"),
     output:
-        figure_files(),
+        figure_outputs(),
     log:
         "results/logs/figures/figures.log",
     conda:
@@ -47,7 +50,7 @@ rule tables:
         data=rules.consolidate.output,
         code=analysis_code("tables"),
     output:
-        table_files(),
+        table_outputs(),
     log:
         "results/logs/tables/tables.log",
     conda:
