@@ -182,3 +182,27 @@ def test_report_holds_every_figure_and_the_table(smoke_copy: Path) -> None:
     assert len(html) > 10_000
     for name in ("learning_curves", "policy_lag", "final_scores", "sync_vs_async.csv"):
         assert name in html, f"{name} missing from the report"
+
+
+def test_rules_run_without_the_venv_on_path(smoke_copy: Path) -> None:
+    """`.venv/bin/snakemake` from a plain shell: shell rules must not rely on `hmasd` on PATH."""
+    import os
+    import subprocess
+
+    from .helpers import BIN, SNAKEMAKE, job_env
+
+    env = job_env(smoke_copy)
+    env["PATH"] = os.pathsep.join(
+        p for p in env["PATH"].split(os.pathsep) if Path(p).resolve() != Path(BIN).resolve()
+    )
+    target = "results/baselines/smoke/hover.json"
+    proc = subprocess.run(
+        [SNAKEMAKE, "--cores", "1", "--configfile", SMOKE, "--forcerun", "baseline", target],
+        cwd=smoke_copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((smoke_copy / target).read_text())["policy"] == "hover"

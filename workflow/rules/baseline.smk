@@ -19,6 +19,6 @@ rule baseline:
         seed=config["baselines"]["seed"],
         log_level=config["log_level"],
     shell:
-        "hmasd baseline --policy {wildcards.policy} --config {input.config}"
+        HMASD + " baseline --policy {wildcards.policy} --config {input.config}"
         " --episodes {params.episodes} --seed {params.seed} --out {output}"
         " --log-level {params.log_level} > {log} 2>&1"

@@ -1,3 +1,5 @@
+import shlex
+import sys
 import json
 import os
 import re
@@ -87,6 +89,9 @@ WHICH = ("final", "best")
 # Model file names of the trainer (the seed's own names for sync).
 MODEL_PREFIX = {"sync": "hmasd_sync_enhanced_tracking", "async": "hmasd_async_tracking"}
 RUN_DIR = "results/runs/{config}/{mode}/seed{seed}"
+# The hmasd CLI under the interpreter running Snakemake (the project's env), so shell rules
+# work without the venv on PATH, locally and in SLURM jobs.
+HMASD = f"{shlex.quote(sys.executable)} -m hmasd"
 # Must equal analysis.figures.FIGURES (tests/test_workflow/test_static.py checks it); kept
 # here so building the DAG never imports matplotlib.
 FIGURES = [

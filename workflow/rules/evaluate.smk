@@ -22,6 +22,6 @@ rule evaluate:
         device=config["device"],
         log_level=config["log_level"],
     shell:
-        "hmasd eval --model-path {input.model} --episodes {params.episodes}"
+        HMASD + " eval --model-path {input.model} --episodes {params.episodes}"
         " --seed {params.seed} --device {params.device} --out {output}"
         " --log-level {params.log_level} > {log} 2>&1"
