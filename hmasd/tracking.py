@@ -45,9 +45,13 @@ import torch
 from torch import Tensor
 
 from hmasd.config import TrackingConfig
+from hmasd.env.uav_env import METRICS as ENV_METRICS
 from hmasd.io import atomic_write, atomic_write_json
 
 log = logging.getLogger("hmasd.tracking")
+
+# Per-episode env metrics: the env's own metric names (its `out.episode` holds their means).
+EPISODE_METRICS = ENV_METRICS
 
 EPISODE_COLUMNS = (
     "episode",
@@ -59,13 +63,7 @@ EPISODE_COLUMNS = (
     "team_disc_component",
     "ind_disc_component",
     "env_return",
-    "throughput_mbps",
-    "connected_users",
-    "coverage",
-    "mean_sinr_db",
-    "fairness",
-    "connectivity_ratio",
-    "mean_hops",
+    *EPISODE_METRICS,
     "env_step",
     "policy_version",
 )
@@ -101,8 +99,6 @@ SKILL_TRACE_COLUMNS = ("env_step", "env_id", "agent", "team_skill", "ind_skill")
 # Keys of the `episodes` dict of log_episodes: required, then per-episode env metrics.
 EPISODE_REQUIRED = ("env_id", "return", "length", "env_component", "team_disc_component",
                     "ind_disc_component")
-EPISODE_METRICS = ("throughput_mbps", "connected_users", "coverage", "mean_sinr_db",
-                   "fairness", "connectivity_ratio", "mean_hops")
 # TensorBoard tag of each per-episode mean.
 EPISODE_TAGS = {
     "return": "Training/Episode_Reward",
