@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -224,3 +225,44 @@ def test_baseline_writes_json(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert isinstance(json.loads(out.read_text()), dict)
+
+
+# --------------------------------------------------------------------- progress bar
+
+
+def _train_output(out: Path, tty: bool) -> str:
+    """Run a tiny train with stderr on a pseudo-terminal (``tty``) or a pipe; its stderr."""
+    import os
+    import pty
+
+    args = [*CMD, "train", "--config", "smoke", "--seed", "0", "--out", str(out), *TINY]
+    if not tty:
+        return run(*args[len(CMD) :]).stderr
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # EIO once the child closed its end
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    assert proc.wait(timeout=240) == 0
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    on_tty = _train_output(tmp_path / "tty", tty=True)
+    # tqdm's bar: percentage, the bar's pipe, the step count out of the total, our postfix.
+    assert "100%|" in on_tty and "64.0/64.0" in on_tty and "sps=" in on_tty, on_tty
+    # Log lines replace the erased bar (tqdm.write: CR, blanks, CR) on a line of their own,
+    # instead of being glued to the end of the bar.
+    exported = r"\d{4}-\d\d-\d\d [\d:,]+ INFO hmasd.tracking: exported"
+    assert re.search(rf"(^|\r){exported}", on_tty, re.M), on_tty
+    assert not re.search(rf"\]{exported}", on_tty), on_tty
+    piped = _train_output(tmp_path / "pipe", tty=False)
+    assert "%|" not in piped and "\r" not in piped, piped

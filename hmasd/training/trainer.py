@@ -113,10 +113,22 @@ class _Reporter:
         self.bar = None
         if sys.stderr.isatty():
             from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
 
-            # A terminal that reports 0 columns (some ptys) would get an empty bar.
-            cols = shutil.get_terminal_size((100, 20)).columns or 100
-            self.bar = tqdm(total=total, initial=initial, unit="step", unit_scale=True, ncols=cols)
+            # A pty that reports a 0 x 0 size (`script`, some CI runners) would make tqdm
+            # draw an empty bar (0 columns) or hide it (a bar below row 0 is off screen).
+            size = shutil.get_terminal_size((100, 20))
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="step",
+                unit_scale=True,
+                ncols=size.columns or 100,
+                nrows=size.lines or 20,
+            )
+            # Log lines (evals, exports) print above the bar instead of through it.
+            self.redirect = logging_redirect_tqdm()
+            self.redirect.__enter__()
         self.every = max(1, num_updates // 20)
         self.last = initial
 
@@ -138,6 +150,7 @@ class _Reporter:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.redirect.__exit__(None, None, None)
 
 
 class Run:
