@@ -159,7 +159,9 @@ def _curves_figure(data: Data, key: str, x: str, metrics: list[tuple[str, str]],
                 band(ax, centres, seed_curves(runs, x, col, edges), _mode_label(mode, runs),
                      **style.mode_style(mode))
             if baselines:
-                _baseline_lines(ax, data["baselines"], config, "return", horizontal=True)
+                # Episode metrics and baseline columns share names, except the return.
+                base_col = "return" if col == "env_return" else col
+                _baseline_lines(ax, data["baselines"], config, base_col, horizontal=True)
             ax.set_ylabel(ylabel)
             _steps_axis(ax)
             if i == 0:
@@ -187,12 +189,13 @@ def learning_curves(data: Data) -> Figure:
 
 
 def performance_curves(data: Data) -> Figure:
-    """Throughput, connected users and coverage of training episodes vs env steps."""
+    """Throughput, connected users and coverage of training episodes vs env steps, with
+    the baselines' eval means as reference lines."""
     return _curves_figure(data, "episodes", "env_step", [
         ("throughput_mbps", "throughput (Mbps)"),
         ("connected_users", "connected users"),
         ("coverage", "coverage ratio"),
-    ])
+    ], baselines=True)
 
 
 def sync_efficiency(data: Data) -> Figure:

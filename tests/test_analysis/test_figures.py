@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 from PIL import Image
 
 from analysis.consolidate import consolidate
-from analysis.figures import FIGURES, make_figures
+from analysis.figures import BUILDERS, FIGURES, load, make_figures
 
 from .fixtures import CONFIGS, make_tree
 
@@ -40,3 +41,33 @@ def test_single_seed_single_mode_does_not_crash(tmp_path: Path) -> None:
 def test_no_data_still_writes_every_figure(tmp_path: Path) -> None:
     consolidate([], [], [], [], tmp_path / "c")
     _check(make_figures(tmp_path / "c", tmp_path / "f"), tmp_path / "f")
+
+
+@pytest.mark.parametrize(
+    ("name", "columns"),
+    [
+        ("learning_curves", ["return"]),
+        ("performance_curves", ["throughput_mbps", "connected_users", "coverage"]),
+    ],
+)
+def test_curves_carry_each_baselines_mean(consolidated: Path, name: str, columns: list) -> None:
+    data = load(consolidated)
+    fig = BUILDERS[name](data)
+    try:
+        drawn = {
+            (line.get_label(), round(float(line.get_ydata()[0]), 6))
+            for ax in fig.axes
+            for line in ax.get_lines()
+            if line.get_label().endswith("(baseline)")
+        }
+    finally:
+        plt.close(fig)
+    base = data["baselines"]
+    means = base.groupby(["config", "policy"])[columns].mean()
+    expected = {
+        (f"{policy} (baseline)", round(float(means.loc[(config, policy), col]), 6))
+        for config, policy in means.index
+        for col in columns
+    }
+    assert len(expected) == len(set(base["policy"])) * len(set(base["config"])) * len(columns)
+    assert drawn == expected
