@@ -4,7 +4,9 @@ Default hyperparameters: 32 envs x 32 steps = 1024 transitions per update, 5 age
 15 PPO epochs, 1 minibatch, obs/state sizes of the default env (80/80). The batch holds
 random tensors with the real structure (a skill decision every k steps, one episode end in
 the middle, so the GRU replay takes its reset path). Prints ms per update for the GRU and
-the MLP actor.
+the MLP actor, with the floating-point work of one update (``FlopCounterMode``) and the
+machine's measured fp32 matmul rate at the same thread count: their ratio is the least time
+any implementation of this update can take here, so it bounds end-to-end throughput.
 
     .venv/bin/python benchmarks/update_time.py [--device cpu] [--threads 2] [--repeats 5]
 """
@@ -17,6 +19,7 @@ import statistics
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from hmasd.agent import Batch, HMASDAgent
 from hmasd.config import AgentConfig
@@ -73,6 +76,21 @@ def synthetic_batch(
     )
 
 
+def matmul_gflops(device: torch.device, size: int = 1024, repeats: int = 20) -> float:
+    """Sustained fp32 matmul rate (GFLOP/s): the ceiling for the update's dense layers."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - t0) / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -92,12 +110,17 @@ def main() -> None:
         f"update of {T * B} transitions (T={T}, B={B}, n={n}), device {device}, "
         f"{torch.get_num_threads()} threads"
     )
+    peak = matmul_gflops(device)
+    print(f"fp32 matmul (1024^3): {peak:.0f} GFLOP/s")
     for actor in ("gru", "mlp"):
         torch.manual_seed(0)
         cfg = dataclasses.replace(AgentConfig(), actor=actor)
         agent = HMASDAgent(cfg, n, args.obs_dim, args.state_dim, 3, device)
         batch = synthetic_batch(cfg, T, B, n, args.obs_dim, args.state_dim, device)
         agent.update(batch)  # warm-up
+        with FlopCounterMode(display=False) as counter:
+            agent.update(batch)
+        gflop = counter.get_total_flops() / 1e9
         times = []
         for _ in range(args.repeats):
             if device.type == "cuda":
@@ -111,6 +134,12 @@ def main() -> None:
             f"  actor={actor}: {statistics.median(times):7.1f} ms/update median, "
             f"{min(times):7.1f} min ({cfg.ppo_epochs} epochs x {cfg.num_minibatches} "
             f"minibatch, {agent.optimizer_steps} optimiser steps total)"
+        )
+        floor_ms = gflop / peak * 1000
+        print(
+            f"    {gflop:.1f} GFLOP/update; at {peak:.0f} GFLOP/s that is >= {floor_ms:.0f} ms, "
+            f"so at most {T * B / (floor_ms / 1000):,.0f} env-steps/s end to end even with "
+            f"free collection; achieved {gflop / statistics.median(times) * 1000:.0f} GFLOP/s"
         )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -71,3 +74,21 @@ def test_curves_carry_each_baselines_mean(consolidated: Path, name: str, columns
     }
     assert len(expected) == len(set(base["policy"])) * len(set(base["config"])) * len(columns)
     assert drawn == expected
+
+
+def test_rerun_gives_identical_bytes(consolidated: Path, tmp_path: Path) -> None:
+    # Separate interpreters with different hash seeds: set and dict order, font subsetting
+    # and timestamps must not leak into the files.
+    code = "import sys; from analysis.figures import make_figures; make_figures(*sys.argv[1:])"
+    for n in (1, 2):
+        env = {**os.environ, "PYTHONHASHSEED": str(n)}
+        out = str(tmp_path / f"run{n}")
+        subprocess.run(
+            [sys.executable, "-c", code, str(consolidated), out],
+            env=env,
+            cwd=Path(__file__).parents[2],
+            check=True,
+        )
+    first = {p.name: p.read_bytes() for p in (tmp_path / "run1").iterdir()}
+    assert len(first) == 2 * len(FIGURES)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run2").iterdir()} == first
