@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import shlex
 import subprocess
@@ -232,14 +234,13 @@ def test_baseline_writes_json(tmp_path: Path) -> None:
 
 def _train_output(out: Path, tty: bool) -> str:
     """Run a tiny train with stderr on a pseudo-terminal (``tty``) or a pipe; its stderr."""
-    import os
-    import pty
-
-    args = [*CMD, "train", "--config", "smoke", "--seed", "0", "--out", str(out), *TINY]
+    args = ["train", "--config", "smoke", "--seed", "0", "--out", str(out), *TINY]
     if not tty:
-        return run(*args[len(CMD) :]).stderr
+        return run(*args).stderr
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower)
+    proc = subprocess.Popen(
+        [*CMD, *args], stdin=subprocess.DEVNULL, stdout=follower, stderr=follower
+    )
     os.close(follower)
     chunks = []
     while True:

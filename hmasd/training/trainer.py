@@ -23,6 +23,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,8 @@ class _Reporter:
 
     def __init__(self, total: int, initial: int, num_updates: int) -> None:
         self.bar = None
+        # Owns the bar and the logging redirect, so close() undoes both in reverse order.
+        self.resources = ExitStack()
         if sys.stderr.isatty():
             from tqdm import tqdm
             from tqdm.contrib.logging import logging_redirect_tqdm
@@ -118,17 +121,18 @@ class _Reporter:
             # A pty that reports a 0 x 0 size (`script`, some CI runners) would make tqdm
             # draw an empty bar (0 columns) or hide it (a bar below row 0 is off screen).
             size = shutil.get_terminal_size((100, 20))
-            self.bar = tqdm(
-                total=total,
-                initial=initial,
-                unit="step",
-                unit_scale=True,
-                ncols=size.columns or 100,
-                nrows=size.lines or 20,
+            self.bar = self.resources.enter_context(
+                tqdm(
+                    total=total,
+                    initial=initial,
+                    unit="step",
+                    unit_scale=True,
+                    ncols=size.columns or 100,
+                    nrows=size.lines or 20,
+                )
             )
             # Log lines (evals, exports) print above the bar instead of through it.
-            self.redirect = logging_redirect_tqdm()
-            self.redirect.__enter__()
+            self.resources.enter_context(logging_redirect_tqdm())
         self.every = max(1, num_updates // 20)
         self.last = initial
 
@@ -148,9 +152,7 @@ class _Reporter:
         self.last = p.env_step
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.redirect.__exit__(None, None, None)
+        self.resources.close()
 
 
 class Run:

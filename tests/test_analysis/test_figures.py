@@ -53,7 +53,9 @@ def test_no_data_still_writes_every_figure(tmp_path: Path) -> None:
         ("performance_curves", ["throughput_mbps", "connected_users", "coverage"]),
     ],
 )
-def test_curves_carry_each_baselines_mean(consolidated: Path, name: str, columns: list) -> None:
+def test_curves_carry_each_baselines_mean(
+    consolidated: Path, name: str, columns: list[str]
+) -> None:
     data = load(consolidated)
     fig = BUILDERS[name](data)
     try:
