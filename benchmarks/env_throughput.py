@@ -29,7 +29,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     from hmasd.config import EnvConfig
-    from hmasd.env import UAVBaseStationEnv
+    from hmasd.env.uav_env import UAVBaseStationEnv
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)

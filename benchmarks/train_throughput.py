@@ -28,7 +28,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     from hmasd.config import load
-    from hmasd.training import train
+    from hmasd.training.trainer import train
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)

@@ -156,10 +156,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         device=args.device,
     )
     logging.getLogger("hmasd").info(
-        "eval: mean return %.3f +/- %.3f over %d episodes -> %s",
-        res["mean_reward"],
-        res["std_reward"],
+        "eval over %d episodes: %s -> %s",
         res["episodes"],
+        ", ".join(
+            f"{pol} mean return {r['mean_reward']:.3f} +/- {r['std_reward']:.3f}"
+            for pol, r in res["policies"].items()
+        ),
         out,
     )
     return 0
@@ -179,12 +181,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=resolve_device(cfg.train.device),
     )
-    res = {
-        "policy": args.policy,
-        "config_name": _config_name(args.config),
-        "seed": args.seed,
-        **res,
-    }
+    res = {"config_name": _config_name(args.config), "seed": args.seed, **res}
     if args.out is not None:
         atomic_write_json(args.out, res)
     else:

@@ -28,9 +28,10 @@ Environment = Literal["suburban", "urban", "dense_urban", "highrise_urban"]
 UserLayout = Literal["uniform", "clustered", "hotspot"]
 UserMobility = Literal["static", "random_waypoint"]
 UavStart = Literal["center", "random"]
-UserObs = Literal["relative", "density_map"]
+UserObs = Literal["relative", "density_map", "nearest", "egocentric"]
 Actor = Literal["gru", "mlp"]
 Mode = Literal["sync", "async"]
+EvalPolicy = Literal["deterministic", "stochastic"]
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,15 @@ class EnvConfig:
     backhaul_rate_mbps: float = 100.0
     """`cooperative_network`: capacity of one backhaul link, Mbps."""
     user_obs: UserObs = "density_map"
-    """How an agent sees users: `relative` positions, or a fixed-size `density_map`."""
+    """How an agent sees users. Agent-centric: `nearest` (the `nearest_users` closest users
+    relative to the UAV, with who serves them) or `egocentric` (user and unserved-user
+    density maps centred on the UAV); both add the UAV's own served count and SINR.
+    Shared views (the same for every agent): `density_map` (absolute user density map) or
+    `relative` (every user's offset, in user order)."""
     density_map_size: int = 8
-    """Cells per side of the user density map."""
+    """Cells per side of the user density maps (absolute and egocentric)."""
+    nearest_users: int = 10
+    """`nearest`: how many of the closest users each UAV observes."""
     # Team-reward weights are ~10x the normalised terms so the env reward (~10 per step)
     # dominates the intrinsic terms lambda_D log q_D + lambda_d log q_d (~ -0.7 per step at
     # chance); at weight 1 the agent spent its budget making skills discriminable.
@@ -119,7 +126,10 @@ class AgentConfig:
     n_ind_skills: int = 3
     """n_z: number of individual skills z_i."""
     skill_interval: int = 10
-    """k: the coordinator re-chooses skills every k env steps."""
+    """k: the coordinator re-chooses skills every k env steps (the original's and the
+    paper's coordination_ring value). A skill window is never cut by the schedule: the
+    rollout length (train.batch_size / train.num_envs) and env.max_steps must be multiples
+    of k, so every rollout and async turn starts at a window boundary."""
     hidden_dim: int = 64
     """Width of every hidden layer."""
     actor: Actor = "gru"
@@ -167,15 +177,17 @@ class TrainConfig:
     """Schedule of a training run (SPEC section 3)."""
 
     num_envs: int = 32
-    """Parallel environments stepped in one batched call."""
-    batch_size: int = 1024
-    """Env transitions per update (sync: num_envs x rollout_len, exactly)."""
+    """Parallel environments stepped in one batched call (the paper's 32 rollout threads)."""
+    batch_size: int = 960
+    """Env transitions per update: num_envs x rollout_len, exactly, in both modes. 960 = 32
+    envs x 30 steps, the size closest to the original's 1024 whose rollout holds whole
+    skill windows (3 of k = 10; 1024 would give 32-step rollouts and cut every fourth
+    window to 2 steps)."""
     total_env_steps: int = 200_000
     """Training budget in env transitions (all envs counted)."""
     async_groups: int = 4
-    """async: envs are stepped in this many groups, each on its own policy snapshot."""
-    async_chunk_steps: int = 8
-    """async: steps a group takes per turn before the next group acts."""
+    """async: envs are stepped in this many groups, each on its own policy snapshot; a
+    group turn lasts rollout_len steps, and snapshots lag 0..G-1 versions (1: no lag)."""
     device: str = "auto"
     """`auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`."""
     deterministic: bool = True
@@ -188,9 +200,11 @@ class TrainConfig:
     """Evaluate (and keep the best checkpoint) every this many env steps."""
     eval_episodes: int = 5
     """Episodes per periodic evaluation."""
-    eval_deterministic: bool = False
-    """Evaluate with argmax skills and mean actions instead of sampling (HMASD's skills are
-    stochastic by design; the sampled policy is the one PPO trained)."""
+    eval_policy: EvalPolicy = "deterministic"
+    """Headline policy of evaluations, which picks the best checkpoint and feeds
+    `Eval/MeanReward`: `deterministic` (argmax skills, mean actions; what the baselines
+    do: they act deterministically) or `stochastic` (sampled, as in training). Every
+    evaluation records both."""
 
 
 @dataclass(frozen=True)
@@ -311,6 +325,7 @@ def _check_values(cfg: Config) -> None:
         "env.max_hops": e.max_hops,
         "env.n_clusters": e.n_clusters,
         "env.density_map_size": e.density_map_size,
+        "env.nearest_users": e.nearest_users,
         "agent.n_team_skills": a.n_team_skills,
         "agent.n_ind_skills": a.n_ind_skills,
         "agent.skill_interval": a.skill_interval,
@@ -324,7 +339,6 @@ def _check_values(cfg: Config) -> None:
         "train.batch_size": t.batch_size,
         "train.total_env_steps": t.total_env_steps,
         "train.async_groups": t.async_groups,
-        "train.async_chunk_steps": t.async_chunk_steps,
         "train.checkpoint_interval": t.checkpoint_interval,
         "train.eval_interval": t.eval_interval,
         "train.eval_episodes": t.eval_episodes,
@@ -350,6 +364,18 @@ def _check_values(cfg: Config) -> None:
         raise ConfigError(
             f"'train.batch_size' ({t.batch_size}) must be a multiple of "
             f"'train.num_envs' ({t.num_envs}) so a sync batch is exactly num_envs x rollout_len"
+        )
+    k = a.skill_interval
+    if (t.batch_size // t.num_envs) % k:
+        raise ConfigError(
+            f"the rollout length 'train.batch_size' / 'train.num_envs' ({t.batch_size} / "
+            f"{t.num_envs} = {t.batch_size // t.num_envs}) must be a multiple of "
+            f"'agent.skill_interval' ({k}), or rollouts would cut skill windows"
+        )
+    if e.max_steps % k:
+        raise ConfigError(
+            f"'env.max_steps' ({e.max_steps}) must be a multiple of 'agent.skill_interval' "
+            f"({k}), or episode ends would shift skill windows off the rollout boundaries"
         )
     if t.num_envs % t.async_groups:
         raise ConfigError(
@@ -385,6 +411,14 @@ def from_dict(data: Mapping[str, Any] | None, base: Config | None = None) -> Con
     cfg = dataclasses.replace(cfg, **sections)
     _check_values(cfg)
     return cfg
+
+
+def env_from_dict(values: Mapping[str, Any]) -> EnvConfig:
+    """An :class:`EnvConfig` from ``env`` keys alone (the env on its own, e.g. PettingZoo):
+    unknown keys and wrong types are errors; the env checks ranges when it is built. The
+    rules that tie the env to a training schedule (max_steps vs the skill interval) are
+    the trainer's, checked by :func:`from_dict` on a whole config."""
+    return _build_section(EnvConfig, values, "env", EnvConfig())
 
 
 def to_dict(cfg: Config) -> dict[str, dict[str, Any]]:

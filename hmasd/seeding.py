@@ -8,6 +8,16 @@ import random
 import numpy as np
 import torch
 
+EVAL_STREAM = 0xE7A1
+"""Sub-stream of the evaluation envs (agents and baselines alike): derive_seed(seed, it)."""
+GROUP_STREAM = 0xA5C0
+"""Sub-streams of the training envs: group g of a run uses derive_seed(seed, GROUP_STREAM + g)."""
+
+
+def derive_seed(seed: int, stream: int) -> int:
+    """A decorrelated 31-bit seed for sub-stream ``stream`` of run ``seed``."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0] & 0x7FFFFFFF)
+
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed python, numpy and torch (CPU and CUDA); optionally force deterministic kernels."""

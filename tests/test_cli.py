@@ -29,6 +29,7 @@ TINY = [
     "--set", "env.max_steps=16",
     "--set", "env.n_users=12",
     "--set", "agent.ppo_epochs=1",
+    "--set", "agent.skill_interval=4",
     "--set", "tracking.export_interval=32",
 ]  # fmt: skip
 
@@ -174,22 +175,25 @@ def test_eval_writes_json_with_episode_rows(trained: Path, tmp_path: Path) -> No
     proc = run("eval", "--model-path", str(ckpt), "--episodes", "3", "--tb-dir", str(tb))
     assert proc.returncode == 0, proc.stderr
     res = json.loads((trained / "eval" / "hmasd_sync_enhanced_tracking_final.json").read_text())
-    assert res["episodes"] == 3 and len(res["per_episode"]) == 3
+    assert res["episodes"] == 3 and res["headline"] == "deterministic"
     assert (res["mode"], res["env_step"], res["policy_version"]) == ("sync", 64, 2)
-    row = res["per_episode"][0]
-    for key in (
-        "episode",
-        "return",
-        "length",
-        "throughput_mbps",
-        "connected_users",
-        "coverage",
-        "mean_sinr_db",
-        "fairness",
-    ):
-        assert key in row
-    assert row["length"] == 16
-    assert res["mean_reward"] == pytest.approx(sum(r["return"] for r in res["per_episode"]) / 3)
+    assert set(res["policies"]) == {"deterministic", "stochastic"}
+    for pol in res["policies"].values():
+        assert len(pol["per_episode"]) == 3
+        row = pol["per_episode"][0]
+        for key in (
+            "episode",
+            "return",
+            "length",
+            "throughput_mbps",
+            "connected_users",
+            "coverage",
+            "mean_sinr_db",
+            "fairness",
+        ):
+            assert key in row
+        assert row["length"] == 16
+        assert pol["mean_reward"] == pytest.approx(sum(r["return"] for r in pol["per_episode"]) / 3)
     assert any(tb.iterdir())
 
 
@@ -223,10 +227,12 @@ def test_baseline_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "b.json"
     proc = run(
         "baseline", "--policy", "hover", "--config", "smoke", "--episodes", "2", "--seed", "1",
-        "--out", str(out), "--set", "env.max_steps=8",
+        "--out", str(out), "--set", "env.max_steps=10",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert isinstance(json.loads(out.read_text()), dict)
+    res = json.loads(out.read_text())
+    assert (res["policy"], res["episodes"], res["seed"]) == ("hover", 2, 1)
+    assert [r["length"] for r in res["per_episode"]] == [10, 10]
 
 
 # --------------------------------------------------------------------- progress bar

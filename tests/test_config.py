@@ -19,8 +19,10 @@ def test_defaults_match_paper_and_original() -> None:
     lambdas = (a.lambda_e, a.lambda_D, a.lambda_d, a.lambda_h, a.lambda_l)
     assert lambdas == (1, 0.1, 0.5, 0.001, 0.01)
     assert (a.max_grad_norm, a.gamma, a.gae_lambda, a.huber_delta) == (0.5, 0.99, 0.95, 10.0)
-    assert (t.num_envs, t.batch_size) == (32, 1024)
-    assert C.derived(cfg).rollout_len == 32
+    # 32 envs (the paper's rollout threads) x 30 steps: the batch nearest the original's
+    # 1024 whose rollouts hold whole k = 10 windows.
+    assert (t.num_envs, t.batch_size) == (32, 960)
+    assert C.derived(cfg).rollout_len == 30
     assert (cfg.env.n_uavs, cfg.env.n_users, cfg.env.max_users_per_uav, cfg.env.max_hops) == (
         5,
         50,
@@ -30,7 +32,7 @@ def test_defaults_match_paper_and_original() -> None:
 
 
 def test_round_trip_through_dict_and_yaml(tmp_path: Path) -> None:
-    cfg = C.load("cooperative_network", {"train": {"num_envs": 8, "batch_size": 64}})
+    cfg = C.load("cooperative_network", {"train": {"num_envs": 8, "batch_size": 80}})
     assert cfg.env.scenario == "cooperative_network"
     assert C.from_dict(C.to_dict(cfg)) == cfg
     path = tmp_path / "run.yaml"

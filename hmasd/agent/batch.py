@@ -1,15 +1,17 @@
 """The data one update trains on: the contract between the schedules and the agent.
 
 Both modes hand the agent a :class:`Batch` of ``T`` consecutive steps of ``B`` env
-*sequences* (time-major, ``(T, B, n, ...)``). In sync mode a sequence is one env's rollout
-(``T = batch_size / num_envs``, ``B = num_envs``); in async mode it is one env's segment
-from one group turn (``T = async_chunk_steps``, ``B = batch_size / T``). Every step within a
-sequence is in real time order, so GAE runs over it backwards.
+*sequences* (time-major, ``(T, B, n, ...)``), with ``T = rollout_len = batch_size /
+num_envs`` and ``B = num_envs`` in both: a sync sequence is one env's rollout, an async one
+an env's segment from one group turn, which lasts ``rollout_len`` steps too (the same GAE
+horizon). Every step within a sequence is in real time order, so GAE runs over it
+backwards.
 
 High-level (skill coordinator) samples live on the same time axis: ``decision[t, b]`` marks
-the steps where the coordinator chose (Z, z_1..z_n); the window's reward r^h is the sum of
-the team env rewards from that step up to the next decision, episode end or the sequence
-end (where it is bootstrapped with V_h at ``last_state``).
+the steps where the coordinator chose (Z, z_1..z_n). ``T`` and the episode length are
+multiples of the skill interval k and sequences start at window boundaries, so every
+sequence holds whole windows: a window's reward r^h is the sum of its k team env rewards,
+and the sequence end is a window end, bootstrapped with V_h at ``last_state``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ class Batch:
     reward: Tensor
     """(T, B, n) low-level reward lambda_e r + lambda_D log q_D + lambda_d log q_d."""
     done: Tensor
-    """(T, B) bool: the episode ended after step t (time limit; bootstrap from next_state)."""
+    """(T, B) bool: the episode ended after step t (a terminal: the state carries the step
+    fraction, so the time limit is part of the task; nothing is bootstrapped past it)."""
     next_obs: Tensor
     """(T, B, n, obs_dim) o_{t+1} before any auto-reset (discriminator input)."""
     next_state: Tensor
@@ -64,7 +67,8 @@ class Batch:
     decision: Tensor
     """(T, B) bool: the coordinator chose new skills at step t."""
     hl_logp: Tensor
-    """(T, B) joint log-prob of the stored (Z, z_1..z_n) at the decision (0 elsewhere)."""
+    """(T, B, n+1) log-probs of the stored Z, then z_1..z_n (each given the choices before
+    it) at the decision (0 elsewhere): one PPO ratio per column (Eq. 6)."""
     hl_value_state: Tensor
     """(T, B) V_h(s) at the decision (0 elsewhere)."""
     hl_value_obs: Tensor

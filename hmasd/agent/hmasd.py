@@ -3,22 +3,38 @@
 Read top to bottom, :meth:`HMASDAgent.update` is the algorithm (Yang et al., NeurIPS 2023):
 
 1. advantages of both levels over real time order (:meth:`HMASDAgent._prepare`): GAE of the
-   low-level reward with V_l(s, Z), and the masked GAE over skill windows with V_h;
-   value normalisers take in the new targets;
+   low-level reward (Eq. 4) with V_l(s, Z), and the GAE over skill windows with the n+1
+   heads V_h(s^), V_h(o^_i); value normalisers take in the new targets;
 2. ``ppo_epochs`` epochs over ``num_minibatches`` minibatches of whole sequences, each one
-   optimiser step of the skill discoverer (actor replayed from the stored GRU state, and
-   critic), the skill coordinator (the STORED skills scored by teacher forcing) and both
-   discriminators (cross-entropy on the next state / observations);
+   optimiser step of the skill discoverer (Eq. 7; actor replayed from the stored GRU state,
+   and critic), the skill coordinator (Eq. 6: n+1 PPO terms scoring the STORED skills by
+   teacher forcing) and both discriminators (Eq. 8, cross-entropy on the next state /
+   observations);
 3. ``policy_version += 1``.
 
 The PPO "old" log-probs and values are the ones stored in the :class:`Batch` for exactly the
 samples being trained, so before the first optimiser step every ratio is 1
-(:attr:`HMASDAgent.first_ratios` keeps them for tests). Episode ends in the batch are time
-limits: both levels bootstrap them with the value of the pre-reset terminal state.
+(:attr:`HMASDAgent.first_ratios` keeps them for tests).
 
-Cost: at the defaults (1024 transitions x 5 agents, hidden 64, 15 epochs) one update is about
-33 GFLOP (GRU actor ~1.2, coordinator ~0.6, discriminators ~0.35 GFLOP per epoch), so on two
-CPU cores it is compute-bound at roughly 0.5 s (``benchmarks/update_time.py``).
+Where the paper is silent (HMASD_METHOD "left open") or where we differ, and why:
+
+- High-level discount (open 1): a window of k env steps discounts by gamma^k, so both
+  levels value env reward on one time scale; GAE's lambda applies per window (per
+  decision). Windows are never cut by a rollout or turn boundary (the config requires
+  rollout length and max_steps to be multiples of k), so r^h always sums k rewards.
+- Episode ends (open 1, 8): terminal at both levels, not bootstrapped: observations and
+  state carry the step fraction, so the time limit is part of the state.
+- Eq. 6 vs Eq. 7 sums: the coordinator loss sums its n+1 terms (as Eq. 6 writes); the
+  low-level loss averages over agents (Eq. 7's sum times 1/n), which only rescales the
+  gradient that Adam normalises anyway. Advantages are normalised per PPO term.
+- lr, epochs and minibatches apply to both levels and the discriminators (open 5, 7): one
+  optimiser step of every network per minibatch; the discriminators train on the same
+  minibatch after their PPO terms (Algorithm 1 orders the updates; one backward pass is
+  equivalent because the three parameter sets are disjoint).
+
+Cost: at the defaults (about 1000 transitions x 5 agents, hidden 64, 15 epochs) one update
+is about 30 GFLOP (GRU actor ~1.2, coordinator ~0.6, discriminators ~0.35 GFLOP per epoch),
+compute-bound on two CPU cores (``benchmarks/update_time.py``).
 """
 
 from __future__ import annotations
@@ -46,7 +62,9 @@ from hmasd.agent.ppo import (
     normal_logp,
     normalize_advantages,
     policy_loss,
+    term_policy_loss,
     value_loss,
+    value_loss_elements,
     window_gae,
 )
 from hmasd.config import AgentConfig
@@ -93,7 +111,7 @@ class SkillOut:
     ind: Tensor
     """(B, n) long individual skills z_i."""
     logp: Tensor
-    """(B,) joint log-prob log p(Z) + sum_i log p(z_i | Z, z_<i)."""
+    """(B, n+1) log-prob of each choice: log p(Z), then log p(z_i | Z, z_<i)."""
     value_state: Tensor
     """(B,) V_h(s^) (normalised space when value_norm)."""
     value_obs: Tensor
@@ -213,11 +231,13 @@ class HMASDAgent:
             name: torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps, fused=fused)
             for name, params in groups.items()
         }
+        # One skill window (k env steps) discounts by gamma^k: see _prepare.
+        self.high_gamma = cfg.gamma**cfg.skill_interval
         self.policy_version = 0
         self.optimizer_steps = 0
         self.first_ratios: dict[str, Tensor] = {}
         """Ratios new/old of the first minibatch of the last update, before its first
-        optimiser step (``low`` (T, m, n), ``high`` (D,)): 1 when old log-probs are right."""
+        optimiser step (``low`` (T, m, n), ``high`` (D, n+1)): 1 when old log-probs are right."""
 
     # ------------------------------------------------------------------ modules
     def modules(self) -> dict[str, nn.Module]:
@@ -293,40 +313,37 @@ class HMASDAgent:
     @torch.no_grad()
     def _high_values(self, state: Tensor, obs: Tensor) -> Tensor:
         """Denormalised [V_h(s^), V_h(o^_1..n)] (R, n+1) of R states (current weights)."""
-        if state.shape[0] == 0:
-            return torch.zeros(0, self.n_agents + 1, device=self.device)
         v_s, v_o = self.coordinator.values(self.coordinator.encode(state, obs))
         return self.norms["high"].denormalize(torch.cat([v_s.unsqueeze(-1), v_o], dim=-1))
 
     @torch.no_grad()
     def _prepare(self, b: Batch) -> _Prepared:
-        """Advantages and targets of both levels, and inputs that stay fixed across epochs."""
+        """Advantages and targets of both levels, and inputs that stay fixed across epochs.
+
+        Episode ends are terminal (bootstrap 0): the state carries the step fraction, so
+        the time limit is part of this finite-horizon task (:mod:`hmasd.agent.ppo`).
+        """
         cfg = self.cfg
-        T, B, n = b.logp.shape
         low, high = self.norms["low"], self.norms["high"]
 
-        # Low level. Stored values are the "old" ones. V_l(s_{t+1}) is the next row's stored
-        # value; where the episode ended (time limit) it is V_l of the pre-reset terminal
-        # state under the skill then running, so truncation is bootstrapped, not zeroed.
+        # Low level. Stored values are the "old" ones; V_l(s_{t+1}) is the next row's
+        # stored value, and after the last step V_l(s_T, Z_T) with the current critic.
         values = low.denormalize(b.value)
-        terminal = low.denormalize(self.critic(b.next_state, b.team_skill))
         last = low.denormalize(self.critic(b.last_state, b.last_team_skill))
-        adv = gae(b.reward, values, b.done, last, cfg.gamma, cfg.gae_lambda, terminal)
+        adv = gae(b.reward, values, b.done, last, cfg.gamma, cfg.gae_lambda)
         ret = adv + values
         low.update(ret)
 
-        # High level: one sample per decision; the state head and the n observation heads
-        # each get their own GAE over windows (same window rewards, own baselines). The
-        # joint ratio of (Z, z_1..z_n) is weighted by the V_h(s^) advantage; the V_h(o^_i)
-        # heads learn their own returns and, through the shared encoder, its agent tokens.
+        # High level (Eq. 6): one sample per decision and n+1 PPO terms. Column 0 is Z with
+        # its advantage from V_h(s^); column i is z_i with its own from V_h(o^_i); every
+        # column sees the same window rewards r^h (the sum of the k env rewards). A window
+        # lasts k env steps, so one window discounts by gamma^k: both levels then value the
+        # env reward on the same time scale (the paper gives only gamma = 0.99).
         dec = b.decision
         hv = high.denormalize(torch.cat([b.hl_value_state.unsqueeze(-1), b.hl_value_obs], -1))
-        hl_terminal = torch.zeros_like(hv)
-        done_rows = b.done.nonzero(as_tuple=True)
-        hl_terminal[done_rows] = self._high_values(b.next_state[done_rows], b.next_obs[done_rows])
         hl_last = self._high_values(b.last_state, b.last_obs)
         hl_adv, win_r = window_gae(
-            b.env_reward, dec, b.done, hv, hl_last, cfg.gamma, cfg.gae_lambda, hl_terminal
+            b.env_reward, dec, b.done, hv, hl_last, self.high_gamma, cfg.gae_lambda
         )
         rows, seq = dec.nonzero(as_tuple=True)
         hl_ret = (hl_adv + hv)[rows, seq]
@@ -348,7 +365,7 @@ class HMASDAgent:
             ind=b.ind_skill[rows, seq],
             hl_logp=b.hl_logp[rows, seq],
             hl_value=torch.cat([b.hl_value_state.unsqueeze(-1), b.hl_value_obs], -1)[rows, seq],
-            hl_adv=hl_adv[rows, seq, 0],
+            hl_adv=hl_adv[rows, seq],
             hl_ret=high.normalize(hl_ret),
             hl_reward=win_r[rows, seq],
             ind_disc_in=self.ind_disc.inputs(b.next_obs, b.team_skill),
@@ -388,8 +405,17 @@ class HMASDAgent:
     def _high_loss(
         self, p: _Prepared, ix: Tensor | None, num_seq: int
     ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
-        """Skill coordinator PPO loss on the decisions of sequences ``ix`` (None: all of
-        the ``num_seq``)."""
+        """Skill coordinator loss, Eq. 6, on the decisions of sequences ``ix`` (None: all
+        of the ``num_seq``):
+
+            L_h = sum_{j=0..n} [ PPO_j(ratio_j, A_j) + lambda_c * V_j loss ]
+                  - lambda_h * sum_j E[H_j]
+
+        with j = 0 the team skill Z (advantage from V_h(s^)) and j = i the individual skill
+        z_i given Z, z_<i (advantage from V_h(o^_i)). Each term's advantages are
+        normalised on their own (column-wise); value losses are clipped Huber losses in
+        the normalised space (lambda_c = 1, Table 1).
+        """
         cfg = self.cfg
         if ix is None:
             d: Tensor | slice = slice(None)
@@ -399,11 +425,12 @@ class HMASDAgent:
             d = in_mb[p.seq].nonzero().squeeze(1)
         logp, entropy, v_s, v_o = self.coordinator.score(p.state[d], p.obs[d], p.team[d], p.ind[d])
         old = p.hl_logp[d]
-        pl, kl, cf = policy_loss(logp, old, normalize_advantages(p.hl_adv[d]), cfg.clip_coef)
-        old_v, ret = p.hl_value[d], p.hl_ret[d]
-        vl = value_loss(v_s, old_v[:, 0], ret[:, 0], cfg.clip_coef, cfg.huber_delta)
-        vl = vl + value_loss(v_o, old_v[:, 1:], ret[:, 1:], cfg.clip_coef, cfg.huber_delta)
-        ent = entropy.mean()
+        adv = normalize_advantages(p.hl_adv[d], dim=0)
+        pl, kl, cf = term_policy_loss(logp, old, adv, cfg.clip_coef)
+        values = torch.cat([v_s.unsqueeze(-1), v_o], -1)
+        vl = value_loss_elements(values, p.hl_value[d], p.hl_ret[d], cfg.clip_coef, cfg.huber_delta)
+        vl = vl.mean(0).sum()
+        ent = entropy.mean(0).sum()
         loss = pl + vl - cfg.lambda_h * ent
         metrics = {
             "losses/high/policy": pl,

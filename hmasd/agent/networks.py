@@ -163,16 +163,19 @@ class SkillCoordinator(nn.Module):
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Score STORED skills in one pass (teacher forcing); nothing is sampled.
 
-        Returns the joint log-prob ``log p(Z) + sum_i log p(z_i | Z, z_<i)`` (B,), the joint
-        entropy ``H(Z) + sum_i H(z_i | Z, z_<i)`` along the stored prefix (B,), V_h(s^) (B,)
-        and V_h(o^_i) (B, n).
+        Returns per decoder position (column 0: Z; column i: z_i given Z, z_<i) the
+        log-prob of the stored choice (B, n+1) and the entropy of the distribution it was
+        drawn from (B, n+1), then V_h(s^) (B,) and V_h(o^_i) (B, n). Eq. 6 of the paper
+        has one PPO term per column, so nothing is summed here.
         """
         enc = self.encode(state, obs)
         team_logits, ind_logits = self.logits(enc, team, ind)
         lp_t, h_t = categorical_logp_entropy(team_logits, team)
         lp_i, h_i = categorical_logp_entropy(ind_logits, ind)
         v_s, v_o = self.values(enc)
-        return lp_t + lp_i.sum(-1), h_t + h_i.sum(-1), v_s, v_o
+        logp = torch.cat([lp_t.unsqueeze(-1), lp_i], dim=-1)
+        entropy = torch.cat([h_t.unsqueeze(-1), h_i], dim=-1)
+        return logp, entropy, v_s, v_o
 
     @torch.no_grad()
     def sample(
@@ -182,8 +185,9 @@ class SkillCoordinator(nn.Module):
 
         Every pass runs the full-length teacher-forced decoder (later positions hold
         placeholders the causal mask hides), so position j computes exactly what
-        :meth:`score` computes for it. Returns team (B,), ind (B, n), joint log-prob (B,),
-        V_h(s^) (B,), V_h(o^_i) (B, n).
+        :meth:`score` computes for it. Returns team (B,), ind (B, n), the log-prob of each
+        choice (B, n+1) (as :meth:`score` returns them), V_h(s^) (B,), V_h(o^_i) (B, n).
+        ``deterministic`` takes the most likely choice at each position (greedy decoding).
         """
         enc = self.encode(state, obs)
         B, n = state.shape[0], self.n_agents
@@ -203,8 +207,7 @@ class SkillCoordinator(nn.Module):
             else:
                 ind[:, j - 1] = choice
         v_s, v_o = self.values(enc)
-        # Summed as in score(), so the stored log-prob matches the update's bit for bit.
-        return team, ind, logps[:, 0] + logps[:, 1:].sum(-1), v_s, v_o
+        return team, ind, logps, v_s, v_o
 
 
 class SkillActor(nn.Module):

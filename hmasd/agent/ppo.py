@@ -6,10 +6,18 @@ running value normaliser. Every function is unit-tested against hand-computed va
 ``tests/test_agent/test_ppo.py``.
 
 Time convention (the :class:`~hmasd.agent.batch.Batch` one): ``dones[t]`` is True when the
-episode ended *after* step ``t``. Episodes of our env end only by their time limit, which
-is a truncation, not a terminal state: the return after the last step is bootstrapped with
-the value of the state the episode ended in (``terminal_values``), while the GAE trace is
-cut there so it never leaks into the next episode.
+episode ended *after* step ``t``; the GAE trace is cut there so it never leaks into the
+next episode. What the return after the last step is depends on the episode end:
+
+- a true terminal: 0 (``terminal_values=None``). Our env's episodes end at a time limit,
+  but its observations and state carry the step fraction ``t / max_steps``, so the limit is
+  part of the state and the task is finite-horizon: the end IS terminal, and the agent
+  calls these functions with ``terminal_values=None``. (Bootstrapping a time-aware state
+  at the limit, as an earlier version did, trains V toward an infinite-horizon return the
+  episode never pays: with the high level's per-window discount, about 10x an episode's
+  return. Pardo et al., "Time Limits in Reinforcement Learning", ICML 2018.)
+- a time-limit truncation of a time-unaware task: ``terminal_values``, V of the state the
+  episode ended in (partial-episode bootstrapping; kept for envs without a time feature).
 """
 
 from __future__ import annotations
@@ -79,9 +87,11 @@ def window_gae(
     A window starts at a ``decision`` step; its reward r^h is the sum of ``env_reward`` from
     there to the step before the next decision, the step an episode ends at, or the last
     step of the sequence. The coordinator acts once per window, so ``gamma`` and ``lam``
-    apply once per window (per decision), not per env step. A window that reaches the
-    sequence end is bootstrapped with ``last_value``; one that ends with its episode with
-    ``terminal_values`` (time-limit truncation; None: 0) and the trace is cut there.
+    apply once per window (per decision): ``gamma`` is the discount of one whole window
+    (HMASD passes ``gamma_step ** k``, see :class:`~hmasd.agent.hmasd.HMASDAgent`). A
+    window that reaches the sequence end is bootstrapped with ``last_value``; one that ends
+    with its episode with ``terminal_values`` (None: 0, a true terminal) and the trace is
+    cut there.
 
     Shapes: ``env_reward``, ``decision``, ``dones`` ``(T, B)``; ``values`` ``(T, B, ...)``
     (V_h at each decision, ignored elsewhere); ``last_value`` ``(B, ...)``;
@@ -115,29 +125,62 @@ def window_gae(
     return adv, win
 
 
+def clipped_surrogate(logp: Tensor, old_logp: Tensor, adv: Tensor, clip: float) -> Tensor:
+    """Elementwise PPO clipped surrogate (to minimise): ``max(-A rho, -A clip(rho))``."""
+    ratio = (logp - old_logp).exp()
+    return torch.max(-adv * ratio, -adv * ratio.clamp(1.0 - clip, 1.0 + clip))
+
+
+def _ratio_stats(logp: Tensor, old_logp: Tensor, clip: float) -> tuple[Tensor, Tensor]:
+    """``approx_kl`` (the low-variance estimator E[(r - 1) - log r]) and the clip fraction."""
+    with torch.no_grad():
+        log_ratio = logp - old_logp
+        ratio = log_ratio.exp()
+        approx_kl = ((ratio - 1.0) - log_ratio).mean()
+        clipfrac = ((ratio - 1.0).abs() > clip).to(ratio.dtype).mean()
+    return approx_kl, clipfrac
+
+
 def policy_loss(
     logp: Tensor, old_logp: Tensor, adv: Tensor, clip: float
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Clipped surrogate (to minimise). Returns ``(loss, approx_kl, clipfrac)``, means over
-    elements; ``approx_kl`` is the low-variance estimator E[(r - 1) - log r]."""
-    log_ratio = logp - old_logp
-    ratio = log_ratio.exp()
-    surr = torch.max(-adv * ratio, -adv * ratio.clamp(1.0 - clip, 1.0 + clip))
-    with torch.no_grad():
-        approx_kl = ((ratio - 1.0) - log_ratio).mean()
-        clipfrac = ((ratio - 1.0).abs() > clip).to(ratio.dtype).mean()
-    return surr.mean(), approx_kl, clipfrac
+    """Clipped surrogate (to minimise), the mean over elements. Returns ``(loss, approx_kl,
+    clipfrac)``, the last two means over elements."""
+    kl, cf = _ratio_stats(logp, old_logp, clip)
+    return clipped_surrogate(logp, old_logp, adv, clip).mean(), kl, cf
+
+
+def term_policy_loss(
+    logp: Tensor, old_logp: Tensor, adv: Tensor, clip: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """A sum of PPO terms, one per column (Eq. 6 of the paper for the skill coordinator).
+
+    ``logp``, ``old_logp``, ``adv``: ``(D, J)``, column ``j`` being term ``j`` (Z, then
+    z_1..z_n) with its own ratio and its own advantage. Each term is the mean clipped
+    surrogate over the D rows; the loss is their sum over columns. ``approx_kl`` and
+    ``clipfrac`` are means over all elements. With every ratio 1 the loss is
+    ``-sum_j mean_d adv[d, j]``.
+    """
+    kl, cf = _ratio_stats(logp, old_logp, clip)
+    return clipped_surrogate(logp, old_logp, adv, clip).mean(0).sum(), kl, cf
+
+
+def value_loss_elements(
+    values: Tensor, old_values: Tensor, returns: Tensor, clip: float, delta: float
+) -> Tensor:
+    """Clipped value loss with a Huber penalty (MAPPO), elementwise: the larger of the
+    unclipped and the clipped (to ``old +- clip``) losses."""
+    clipped = old_values + (values - old_values).clamp(-clip, clip)
+    unclipped_loss = F.huber_loss(values, returns, reduction="none", delta=delta)
+    clipped_loss = F.huber_loss(clipped, returns, reduction="none", delta=delta)
+    return torch.max(unclipped_loss, clipped_loss)
 
 
 def value_loss(
     values: Tensor, old_values: Tensor, returns: Tensor, clip: float, delta: float
 ) -> Tensor:
-    """Clipped value loss with a Huber penalty (MAPPO): the mean of the larger of the
-    unclipped and the clipped (to ``old +- clip``) losses."""
-    clipped = old_values + (values - old_values).clamp(-clip, clip)
-    unclipped_loss = F.huber_loss(values, returns, reduction="none", delta=delta)
-    clipped_loss = F.huber_loss(clipped, returns, reduction="none", delta=delta)
-    return torch.max(unclipped_loss, clipped_loss).mean()
+    """:func:`value_loss_elements` averaged over all elements."""
+    return value_loss_elements(values, old_values, returns, clip, delta).mean()
 
 
 def normal_logp(x: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
@@ -159,11 +202,15 @@ def categorical_logp_entropy(logits: Tensor, index: Tensor) -> tuple[Tensor, Ten
     return logp, entropy
 
 
-def normalize_advantages(adv: Tensor) -> Tensor:
-    """Zero mean, unit std over all elements (unchanged when there is only one)."""
-    if adv.numel() < 2:
+def normalize_advantages(adv: Tensor, dim: int | None = None) -> Tensor:
+    """Zero mean, unit std over all elements (``dim`` None) or along ``dim`` (each slice on
+    its own: one PPO term per column). Unchanged where there is only one element."""
+    n = adv.numel() if dim is None else adv.shape[dim]
+    if n < 2:
         return adv
-    return (adv - adv.mean()) / (adv.std() + 1e-8)
+    if dim is None:
+        return (adv - adv.mean()) / (adv.std() + 1e-8)
+    return (adv - adv.mean(dim, keepdim=True)) / (adv.std(dim, keepdim=True) + 1e-8)
 
 
 class ValueNorm(nn.Module):

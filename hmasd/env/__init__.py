@@ -1,13 +1,7 @@
-"""Batched multi-UAV aerial base-station environment, its channel models and baselines."""
+"""Batched multi-UAV aerial base-station environment (``uav_env``), its channel models
+(``channel``), whole-episode runs and their summaries (``episodes``), baseline policies
+(``baselines``) and the PettingZoo adapter (``pettingzoo``).
 
-from hmasd.env.baselines import BASELINES, BaselinePolicy, run_baseline
-from hmasd.env.uav_env import METRICS, StepResult, UAVBaseStationEnv
-
-__all__ = [
-    "BASELINES",
-    "METRICS",
-    "BaselinePolicy",
-    "StepResult",
-    "UAVBaseStationEnv",
-    "run_baseline",
-]
+Import from the submodules: this file imports nothing, so importing one submodule does not
+pull in the others (each Snakemake rule depends only on the code it runs).
+"""

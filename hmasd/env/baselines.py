@@ -11,13 +11,13 @@
   are refreshed every ``KMEANS_REFRESH`` steps by a few warm-started Lloyd iterations
   (the UAV-centroid matching is kept).
 
-:func:`run_baseline` runs whole episodes of a policy in parallel envs and summarises them.
+:func:`run_baseline` runs whole episodes of a policy in parallel envs and summarises them,
+on the same episodes as the evaluation of a trained agent at the same seed.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from typing import Any
 
 import torch
@@ -25,6 +25,7 @@ from torch import Tensor
 
 from hmasd.config import Config, EnvConfig
 from hmasd.env.channel import al_hourani_optimal_elevation_deg
+from hmasd.env.episodes import eval_env, run_episodes, summarise
 from hmasd.env.uav_env import UAVBaseStationEnv
 from hmasd.errors import ConfigError
 
@@ -34,8 +35,6 @@ KMEANS_ITERS = 25
 """Lloyd iterations of the episode-start k-means."""
 KMEANS_REFRESH = 10
 """Steps between centroid refreshes when users move."""
-
-EPISODE_KEYS = ("throughput_mbps", "connected_users", "coverage", "mean_sinr_db", "fairness")
 
 
 def kmeans(
@@ -160,15 +159,15 @@ def run_baseline(
     policy: str,
     episodes: int,
     seed: int,
-    num_envs: int | None = None,
     device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
-    """Run ``episodes`` full episodes of a baseline policy, ``num_envs`` at a time.
+    """Run ``episodes`` full episodes of a baseline policy, all in parallel.
 
     ``cfg`` is the env config (a whole :class:`Config` is accepted: its ``env`` is used).
-    Episodes run in parallel envs (``num_envs`` defaults to ``episodes``); the env is
-    seeded with ``seed`` and the policy with ``seed + 1``. Returns the mean/std of the
-    episode returns, mean throughput / connected users / coverage, and one row per episode.
+    The envs come from :func:`~hmasd.env.episodes.eval_env` (``seed``'s evaluation
+    stream), so episode ``i`` matches episode ``i`` of ``hmasd eval`` at the same seed; the
+    policy's own generator is seeded with ``seed + 1``. Returns the summary of
+    :func:`~hmasd.env.episodes.summarise` plus ``policy``.
     """
     if isinstance(cfg, Config):
         cfg = cfg.env
@@ -176,40 +175,7 @@ def run_baseline(
         raise ConfigError(f"unknown baseline policy {policy!r} (allowed: {', '.join(BASELINES)})")
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ConfigError(f"episodes must be a positive int, got {episodes!r}")
-    B = num_envs or episodes
-    env = UAVBaseStationEnv(cfg, B, device=device, seed=seed)
+    env = eval_env(cfg, episodes, seed, device)
     pol = BaselinePolicy(policy, env, seed=seed + 1)
-    rows: list[dict[str, Any]] = []
-    with torch.no_grad():
-        while len(rows) < episodes:
-            env.reset()
-            out = None
-            for _ in range(cfg.max_steps):
-                out = env.step(pol(env))
-            assert out is not None and bool(out.done.all())
-            ep = {k: v.tolist() for k, v in out.episode.items()}
-            for i in range(B):
-                if len(rows) == episodes:
-                    break
-                row: dict[str, Any] = {
-                    "episode": len(rows),
-                    "return": float(ep["return"][i]),
-                    "length": int(ep["length"][i]),
-                }
-                row.update({k: float(ep[k][i]) for k in EPISODE_KEYS})
-                rows.append(row)
-
-    def mean(key: str) -> float:
-        return float(statistics.fmean(r[key] for r in rows))
-
-    returns = [r["return"] for r in rows]
-    return {
-        "policy": policy,
-        "episodes": episodes,
-        "mean_reward": mean("return"),
-        "std_reward": float(statistics.pstdev(returns)) if len(returns) > 1 else 0.0,
-        "mean_throughput_mbps": mean("throughput_mbps"),
-        "mean_connected_users": mean("connected_users"),
-        "mean_coverage": mean("coverage"),
-        "per_episode": rows,
-    }
+    per_env = run_episodes(env, lambda: env.step(pol(env)))
+    return {"policy": policy, **summarise(per_env)}

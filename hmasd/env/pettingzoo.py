@@ -22,7 +22,7 @@ import torch
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from hmasd.config import EnvConfig, from_dict
+from hmasd.config import EnvConfig, env_from_dict
 from hmasd.env.uav_env import UAVBaseStationEnv
 
 RENDER_MODES = ("ansi",)
@@ -134,5 +134,5 @@ def parallel_env(**kwargs: Any) -> UAVParallelEnv:
     """
     seed = kwargs.pop("seed", 0)
     render_mode = kwargs.pop("render_mode", None)
-    cfg = from_dict({"env": kwargs}).env
+    cfg = env_from_dict(kwargs)
     return UAVParallelEnv(cfg, seed=seed, render_mode=render_mode)

@@ -46,7 +46,7 @@ _ALLOWED = {
     "user_layout": ("uniform", "clustered", "hotspot"),
     "user_mobility": ("static", "random_waypoint"),
     "uav_start": ("center", "random"),
-    "user_obs": ("relative", "density_map"),
+    "user_obs": ("relative", "density_map", "nearest", "egocentric"),
 }
 
 
@@ -69,6 +69,24 @@ class StepResult(NamedTuple):
     """Per-step metrics, each (B,) float32 (names in :data:`METRICS`)."""
     episode: dict[str, Tensor]
     """Episode means of the metrics plus ``return`` and ``length``, each (B,); valid where done."""
+
+
+class Radio(NamedTuple):
+    """What :meth:`UAVBaseStationEnv._radio` computes for the current positions (views of
+    work buffers: valid until the next radio computation)."""
+
+    metrics: Tensor
+    """(len(METRICS), B) per-step metrics."""
+    reward: Tensor
+    """(B,) team reward."""
+    dx: Tensor
+    """(B, n, K) user x minus UAV x, metres."""
+    dy: Tensor
+    """(B, n, K) user y minus UAV y, metres."""
+    served: Tensor
+    """(B, n, K) float 0/1: UAV j serves user k (after the per-UAV cap and the backhaul)."""
+    sinr_db: Tensor
+    """(B, K) SINR of every user's best link, dB."""
 
 
 def _check_config(cfg: EnvConfig) -> None:
@@ -176,12 +194,22 @@ class UAVBaseStationEnv:
 
     Observations (all in [-1, 1]), agent ``i``, ``obs_dim`` = 3 + 3 (n - 1) + U + 1:
     own position scaled to [-1, 1] per axis; other UAVs' positions relative to own
-    (dx/area, dy/area, dz/altitude span), in UAV order skipping ``i``; users as relative
-    positions (dx/area, dy/area) for ``user_obs: relative`` (U = 2 n_users) or the area's
-    user density map, ``density_map_size``^2 cells of ``log1p(count) / log1p(n_users)``, for
-    ``density_map`` (U = G^2, the same for every agent); the step fraction t / max_steps.
+    (dx/area, dy/area, dz/altitude span), in UAV order skipping ``i``; the users (U, by
+    ``user_obs``); the step fraction t / max_steps. Users:
+
+    - ``nearest`` (agent-centric): the ``nearest_users`` closest users as (dx, dy, served by
+      me, served by anyone), then the UAV's own served count and SINR (U = 4 M + 2);
+    - ``egocentric`` (agent-centric): user and unserved-user density maps centred on the
+      UAV, then the own served count and SINR (U = 2 G^2 + 2); see :meth:`_agent_view`;
+    - ``density_map`` (shared): the area's user density map, ``density_map_size``^2 cells
+      of ``log1p(count) / log1p(n_users)``, the same for every agent (U = G^2);
+    - ``relative`` (shared): every user's (dx/area, dy/area), in user order (U = 2 n_users).
+
     Global state, ``state_dim`` = 3 n + U' + 1: all UAV positions scaled to [-1, 1], users
-    (positions scaled to [-1, 1], U' = 2 n_users, or the density map, U' = G^2), step fraction.
+    (``relative``: positions scaled to [-1, 1], U' = 2 n_users; otherwise the density map,
+    U' = G^2, plus every UAV's served count and SINR for the agent-centric views), step
+    fraction. The step fraction makes the time limit part of the state: an episode end is
+    a true terminal of this finite-horizon task (see :mod:`hmasd.agent.ppo`).
 
     Randomness comes only from the env's own ``torch.Generator`` (on ``device``), seeded by
     ``seed``, so policy sampling never shifts layouts; :meth:`state_dict` captures it for an
@@ -211,12 +239,20 @@ class UAVBaseStationEnv:
         self.n_agents = n
         self.n_users = K
         self._cooperative = cfg.scenario == "cooperative_network"
-        self._relative = cfg.user_obs == "relative"
+        self._user_obs = cfg.user_obs
+        self._agent_centric = cfg.user_obs in ("nearest", "egocentric")
         self._moving = cfg.user_mobility == "random_waypoint"
         G = cfg.density_map_size
-        user_dim = 2 * K if self._relative else G * G
-        self.obs_dim = 3 + 3 * (n - 1) + user_dim + 1
-        self.state_dim = 3 * n + user_dim + 1
+        self._nearest = min(cfg.nearest_users, K)
+        obs_users = {
+            "relative": 2 * K,
+            "density_map": G * G,
+            "nearest": 4 * self._nearest + 2,
+            "egocentric": 2 * G * G + 2,
+        }[cfg.user_obs]
+        state_users = {"relative": 2 * K, "density_map": G * G}.get(cfg.user_obs, G * G + 2 * n)
+        self.obs_dim = 3 + 3 * (n - 1) + obs_users + 1
+        self.state_dim = 3 * n + state_users + 1
 
         dev, f32 = self.device, torch.float32
         A = float(cfg.area_size_m)
@@ -343,6 +379,11 @@ class UAVBaseStationEnv:
             self._reset_idx(_env_indices(env_index, self.num_envs, self.device))
         return self._observe()
 
+    def observe(self) -> tuple[Tensor, Tensor]:
+        """``(obs (B, n, obs_dim), state (B, state_dim))`` of the current positions, without
+        stepping or resetting anything."""
+        return self._observe()
+
     def _reset_all(self) -> None:
         B = self.num_envs
         anchor, spread = self._sample_layout(B)
@@ -394,10 +435,11 @@ class UAVBaseStationEnv:
     # ------------------------------------------------------------------------------
     # Observation
 
-    def _observe(self, dx: Tensor | None = None, dy: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def _observe(self, radio: Radio | None = None) -> tuple[Tensor, Tensor]:
         """Observations (B, n, obs_dim) and state (B, state_dim) of the current positions.
 
-        ``dx``, ``dy`` (B, n, K): user minus UAV offsets when the caller has them already.
+        ``radio``: the radio outcome of the current positions when the caller has it
+        (:meth:`step`); the agent-centric views compute it otherwise (resets).
         """
         B, n, K = self.num_envs, self.n_agents, self.n_users
         # Division (not a folded scale) keeps the bounds exact: x <= hi => (x-lo)/span <= 1.
@@ -407,18 +449,71 @@ class UAVBaseStationEnv:
         pair = (pos[:, None] - pos[:, :, None]).reshape(B, n * n, 3)
         rel = pair[:, 1:].reshape(B, n - 1, n + 1, 3)[:, :, :n].reshape(B, n, n - 1, 3) * 0.5
         frac = (self.t.float() / self.cfg.max_steps)[:, None]  # (B, 1)
-        if self._relative:
-            if dx is None or dy is None:
+        if self._user_obs == "relative":
+            if radio is None:
                 dx = self.user_pos[:, None, :, 0] - self.uav_pos[..., 0:1]
                 dy = self.user_pos[:, None, :, 1] - self.uav_pos[..., 1:2]
+            else:
+                dx, dy = radio.dx, radio.dy
             users_obs = torch.stack([dx, dy], -1).reshape(B, n, 2 * K) / self.cfg.area_size_m
             users_state = (self.user_pos / self.cfg.area_size_m * 2.0 - 1.0).reshape(B, 2 * K)
-        else:
+        elif self._user_obs == "density_map":
             users_state = self._density
             users_obs = self._density[:, None].expand(B, n, self._density.shape[1])
+        else:
+            users_obs, own = self._agent_view(radio if radio is not None else self._radio())
+            users_state = torch.cat([self._density, own.reshape(B, 2 * n)], -1)
         obs = torch.cat([pos, rel.reshape(B, n, -1), users_obs, frac[:, None].expand(B, n, 1)], -1)
         state = torch.cat([pos.reshape(B, -1), users_state, frac], -1)
         return obs, state
+
+    def _agent_view(self, radio: Radio) -> tuple[Tensor, Tensor]:
+        """Agent-centric user features (B, n, U) and own link stats (B, n, 2).
+
+        Own stats: served users / ``max_users_per_uav`` and the mean SINR of the served
+        users scaled as in the reward (``(dB + 10) / 40`` clipped to [0, 1]; 0 if none).
+        ``nearest``: the M closest users by horizontal distance, nearest first, each as
+        (dx, dy) / (area / 2) clipped to [-1, 1], served by this UAV (0/1), served by any
+        UAV (0/1). ``egocentric``: two G x G maps of ``log1p(count) / log1p(n_users)``
+        over the square of side ``area_size_m`` centred on the UAV: all users, and users
+        nobody serves (where the UAV is needed).
+        """
+        cfg, K = self.cfg, self.n_users
+        B, n = self.num_envs, self.n_agents
+        served = radio.served  # (B, n, K)
+        n_served = served.sum(-1)  # (B, n)
+        sinr_sum = (served * radio.sinr_db[:, None]).sum(-1)
+        mean_sinr = sinr_sum / n_served.clamp_min(1.0)
+        sinr_feat = ((mean_sinr + 10.0) / 40.0).clamp(0.0, 1.0) * (n_served > 0)
+        own = torch.stack([n_served / cfg.max_users_per_uav, sinr_feat], -1)  # (B, n, 2)
+        is_served = served.sum(1).clamp_max(1.0)  # (B, K)
+        A = cfg.area_size_m
+        if self._user_obs == "nearest":
+            M = self._nearest
+            d2 = radio.dx * radio.dx + radio.dy * radio.dy  # (B, n, K)
+            idx = d2.topk(M, dim=-1, largest=False, sorted=True).indices  # (B, n, M)
+            feats = torch.stack(
+                [
+                    (radio.dx.gather(-1, idx) * (2.0 / A)).clamp_(-1.0, 1.0),
+                    (radio.dy.gather(-1, idx) * (2.0 / A)).clamp_(-1.0, 1.0),
+                    served.gather(-1, idx),
+                    is_served[:, None].expand(B, n, K).gather(-1, idx),
+                ],
+                -1,
+            ).reshape(B, n, 4 * M)
+            return torch.cat([feats, own], -1), own
+        G = cfg.density_map_size
+        ix = (radio.dx * (G / A)).add_(G / 2).floor_()
+        iy = (radio.dy * (G / A)).add_(G / 2).floor_()
+        inside = (ix >= 0) & (ix < G) & (iy >= 0) & (iy < G)
+        # Users outside the window go to an extra bucket that is dropped.
+        cell = torch.where(inside, iy * G + ix, float(G * G)).long().view(B * n, K)
+        weights = torch.stack([torch.ones_like(is_served), 1.0 - is_served], 1)  # (B, 2, K)
+        weights = weights[:, None].expand(B, n, 2, K).reshape(B * n, 2, K)
+        counts = torch.zeros(B * n, 2, G * G + 1, device=self.device)
+        counts.scatter_add_(2, cell[:, None].expand(B * n, 2, K), weights)
+        maps = torch.log1p(counts[..., : G * G]) / math.log1p(K)
+        return torch.cat([maps.reshape(B, n, 2 * G * G), own], -1), own
 
     # ------------------------------------------------------------------------------
     # Radio
@@ -455,8 +550,9 @@ class UAVBaseStationEnv:
         pl = channel.tr36777_uma_av_path_loss_db(r, h.expand_as(r), cfg.carrier_hz)
         return torch.exp((cfg.tx_power_dbm - pl) * k_db)
 
-    def _radio(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Metrics (len(METRICS), B), reward (B,), user offsets dx, dy (B, n, K) for obs.
+    def _radio(self) -> Radio:
+        """Radio outcome of the current positions: metrics, reward, and the user offsets,
+        serving matrix and SINRs the observations are built from (:class:`Radio`).
 
         Masks are float 0/1 tensors written with ``out=``: on CPU, bool intermediates and
         ``torch.where`` over (B, n, K) cost several times more than float arithmetic.
@@ -524,7 +620,7 @@ class UAVBaseStationEnv:
             reward = (
                 reward + cfg.w_connectivity * conn_ratio - cfg.w_hops * (mean_hops / cfg.max_hops)
             )
-        return metrics, reward, dx, dy
+        return Radio(metrics, reward, dx, dy, served, sinr_db)
 
     def _cap_users(self, served: Tensor, sinr: Tensor) -> None:
         """Keep (in place) each UAV's ``max_users_per_uav`` highest-SINR candidates.
@@ -600,10 +696,11 @@ class UAVBaseStationEnv:
         self.t += 1
         self._max_t += 1
 
-        metrics, reward, dx, dy = self._radio()
+        radio = self._radio()
+        metrics, reward = radio.metrics, radio.reward
         self.ep_metrics += metrics
         self.ep_return += reward
-        obs, state = self._observe(dx, dy)
+        obs, state = self._observe(radio)
 
         length = self.t.float()
         episode = {name: self.ep_metrics[i] / length for i, name in enumerate(METRICS)}

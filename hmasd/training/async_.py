@@ -2,17 +2,20 @@
 
 The ``num_envs`` envs are split into ``G = async_groups`` groups of ``group_size`` envs,
 each its own batched env. Groups take turns (round-robin); on its turn a group advances
-``async_chunk_steps`` steps and appends that segment ``(T=chunk, B=group_size)`` to a FIFO.
-An update fires between turns as soon as the FIFO holds ``batch_size`` transitions and
-consumes the oldest ``batch_size`` of them (whole env sequences).
+``rollout_len`` steps (as long as a sync rollout: the same GAE horizon, and whole skill
+windows) and appends that segment ``(T=rollout_len, B=group_size)`` to a FIFO. An update
+fires between turns as soon as the FIFO holds ``batch_size`` transitions (one round: a turn
+of every group) and consumes them, oldest first. Updates per env step, epochs, minibatches,
+rewards and GAE are those of sync mode: the schedules differ in staleness only.
 
 Staleness is real, not simulated by relabelling: each group acts on its own *snapshot* of
 the agent (a full copy: actor, coordinator, discriminators, version). Weights reach the
 actor groups with a delay, as in a learner/actor system where the learner broadcasts while
-the actors keep stepping: in round ``r`` (one turn of every group) only group ``r mod G``
-refreshes its snapshot from the learner at the start of its turn, so a group's snapshot is
-up to ``G - 1`` rounds old and groups act on different versions at the same time. Running
-skills, skill windows and GRU hidden states carry on across updates and refreshes.
+the actors keep stepping: in round ``r`` only group ``r mod G`` refreshes its snapshot from
+the learner at the start of its turn, so a group's snapshot is 0..G-1 versions old (mean
+lag (G-1)/2) and groups act on different versions at the same time. Running skills, skill
+windows and GRU hidden states carry on across updates and refreshes. With ``G = 1`` the
+only group refreshes every round: no lag, and the run is the sync run bit for bit (tested).
 
 Lag counts policy versions (one per update): ``lag = learner version - sample version``.
 Sample-Factory counts optimiser steps instead, so its numbers are larger for the same data.
@@ -29,17 +32,7 @@ import torch
 from torch import Tensor
 
 from hmasd.agent.batch import Batch
-from hmasd.errors import ConfigError
-from hmasd.training.rollout import SEQUENCE_FIELDS, Collector, Dims, RolloutBuffer, RunningState
-
-
-def slice_sequences(batch: Batch, start: int, stop: int) -> Batch:
-    """Sequences ``start:stop`` of a batch (dim 0 of per-sequence fields, dim 1 otherwise)."""
-    out: dict[str, Tensor] = {}
-    for f in fields(Batch):
-        value = getattr(batch, f.name)
-        out[f.name] = value[start:stop] if f.name in SEQUENCE_FIELDS else value[:, start:stop]
-    return Batch(**out)
+from hmasd.training.rollout import Collector, Dims, RolloutBuffer, RunningState
 
 
 def batch_to_dict(batch: Batch) -> dict[str, Tensor]:
@@ -56,21 +49,16 @@ class AsyncSchedule:
         agent: Any,
         envs: list[Any],
         collectors: list[Collector],
-        chunk_steps: int,
+        rollout_len: int,
         batch_size: int,
         dims: Dims,
         device: torch.device,
     ) -> None:
-        if batch_size % chunk_steps:
-            raise ConfigError(
-                f"'train.batch_size' ({batch_size}) must be a multiple of "
-                f"'train.async_chunk_steps' ({chunk_steps}) so async updates take whole segments"
-            )
         self.agent = agent
         self._envs = envs
         self.collectors = collectors
         self.G = len(envs)
-        self.chunk = chunk_steps
+        self.rollout_len = rollout_len
         self.batch_size = batch_size
         self.dims = dims
         self.device = device
@@ -100,36 +88,32 @@ class AsyncSchedule:
         return [int(s.policy_version) for s in self.snapshots]
 
     def next_batch(self, env_step: int) -> tuple[Batch, int]:
-        """Run group turns until the FIFO holds ``batch_size`` transitions; pop the oldest."""
+        """Run group turns until the FIFO holds ``batch_size`` transitions; pop them."""
         while self.fifo_steps < self.batch_size:
             g = self.turn % self.G
             if self.refreshes(self.turn):
                 self.snapshots[g].load_state_dict(self.agent.state_dict())
             B = self.rs[g].obs.shape[0]
             # A fresh buffer per segment: segments wait in the FIFO across turns.
-            buf = RolloutBuffer(self.chunk, B, self.dims, self.device)
+            buf = RolloutBuffer(self.rollout_len, B, self.dims, self.device)
             env_step = self.collectors[g].collect(
-                self.snapshots[g], self._envs[g], self.rs[g], buf, env_step, force_decision=False
+                self.snapshots[g], self._envs[g], self.rs[g], buf, env_step
             )
             self.fifo.append(buf.batch())
-            self.fifo_steps += self.chunk * B
+            self.fifo_steps += self.rollout_len * B
             self.turn += 1
         return self._take(self.batch_size), env_step
 
     def _take(self, n: int) -> Batch:
+        """Pop whole segments, oldest first, holding ``n`` transitions together."""
         parts: list[Batch] = []
-        need = n
-        while need > 0:
-            seg = self.fifo[0]
-            T, B = seg.obs.shape[:2]
-            if need >= T * B:
-                parts.append(self.fifo.popleft())
-                need -= T * B
-            else:
-                k = need // T
-                parts.append(slice_sequences(seg, 0, k))
-                self.fifo[0] = slice_sequences(seg, k, B)
-                need = 0
+        taken = 0
+        while taken < n:
+            seg = self.fifo.popleft()
+            parts.append(seg)
+            taken += seg.num_steps
+        if taken != n:
+            raise RuntimeError(f"async FIFO segments hold {taken} transitions, not {n}")
         self.fifo_steps -= n
         return parts[0] if len(parts) == 1 else Batch.cat(parts)
 

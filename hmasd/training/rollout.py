@@ -1,18 +1,22 @@
-"""Rollout collection shared by both schedules: step envs, fill preallocated ``(T, B, ...)``
-buffers, and report episodes / skills / reward components to the tracker.
+"""Acting, shared by both schedules and by evaluation, and rollout collection.
 
-One call of :meth:`Collector.collect` advances one batched env ``T`` steps under one policy
-(the learner in sync mode, a group's snapshot in async mode). Per step, in order:
+- :class:`RunningState`: what each env carries from step to step: observations, the
+  running skills and their window clock, the actor's GRU hidden state, episode starts.
+- :func:`skills_due`: THE skill-window clock. The coordinator (re)chooses (Z, z_1..z_n) for
+  an env at an episode start and when its window has run ``k`` steps, never elsewhere.
+  Training and evaluation both step through :func:`act_step`, so they share it.
+- :func:`act_step`: one env step of the whole hierarchical policy: skills where due, then
+  ``agent.act``, then ``env.step``; advances the running state.
+- :class:`Collector`: ``T`` act steps into a :class:`RolloutBuffer` (the
+  :class:`~hmasd.agent.batch.Batch` fields), plus intrinsic rewards and tracking.
 
-1. skills: the coordinator re-chooses (Z, z_1..z_n) for envs whose window must restart
-   (``skill_interval`` steps elapsed, episode start, or, in sync mode, step 0 of a rollout);
-2. ``agent.act`` (GRU hidden reset at episode start), then ``env.step``;
-3. ``agent.intrinsic`` on the pre-reset next state/obs, then the low-level reward;
-4. everything goes into the buffer at row ``t``; finished episodes go to the tracker.
+Windows are never cut by the schedule: a rollout (sync) or turn (async) lasts
+``rollout_len`` steps, a multiple of ``k``, as is the episode length (checked in
+:mod:`hmasd.config`), so every collection starts with every env at a window boundary.
+:meth:`Collector.collect` checks it (one host read) and refuses to collect otherwise.
 
-Nothing here loops over envs or agents; the only host sync is one two-element read per step
-(did an episode end, must the coordinator decide next step), plus index reads on those rare
-steps where one of them is true.
+Nothing here loops over envs or agents; per step the host reads whether any env must
+decide and whether any episode ended.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ import torch
 from torch import Tensor
 
 from hmasd.agent.batch import Batch
+from hmasd.agent.hmasd import ActOut, SkillOut
 from hmasd.config import AgentConfig
+from hmasd.env.uav_env import StepResult
+from hmasd.errors import TrainingError
 
 # Batch fields that hold one row per sequence (not per step).
 SEQUENCE_FIELDS = (
@@ -73,7 +80,7 @@ class RolloutBuffer:
             "hidden0": ((B, n, dims.hidden_dim), f32),
             "version": ((T, B), i64),
             "decision": ((T, B), b8),
-            "hl_logp": ((T, B), f32),
+            "hl_logp": ((T, B, n + 1), f32),
             "hl_value_state": ((T, B), f32),
             "hl_value_obs": ((T, B, n), f32),
             "hl_version": ((T, B), i64),
@@ -155,6 +162,64 @@ class RunningState:
         return cls(**{f.name: d[f.name].to(device) for f in fields(cls)})
 
 
+def skills_due(rs: RunningState, k: int) -> Tensor:
+    """(B,) bool: envs whose coordinator must choose skills before the next step: an
+    episode starts, or the running window has lasted ``k`` steps (the one skill clock)."""
+    return rs.episode_start | (rs.window_step >= k)
+
+
+@dataclass
+class StepOut:
+    """One :func:`act_step`: the policy's inputs and outputs and the env's answer."""
+
+    obs: Tensor
+    """(B, n, obs_dim) observations the policy acted on."""
+    state: Tensor
+    """(B, state_dim) state the policy acted on."""
+    team: Tensor
+    """(B,) team skill in force at this step."""
+    ind: Tensor
+    """(B, n) individual skills in force at this step."""
+    start: Tensor
+    """(B,) bool: this step is the first of an episode."""
+    hidden: Tensor
+    """(B, n, H) actor hidden before this step (zeros at episode starts)."""
+    decision: Tensor
+    """(B,) bool: the coordinator chose new skills at this step."""
+    skills: SkillOut | None
+    """The coordinator's output (rows valid where ``decision``); None if nobody decided."""
+    act: ActOut
+    """The skill discoverer's output."""
+    env: StepResult
+    """What ``env.step`` returned."""
+
+
+def act_step(
+    agent: Any, env: Any, rs: RunningState, k: int, deterministic: bool = False
+) -> StepOut:
+    """Advance ``env`` one step under ``agent`` from ``rs`` (updated in place).
+
+    Skills are chosen where :func:`skills_due`; the actor's hidden state is zeroed at
+    episode starts. ``deterministic``: argmax skills and Gaussian-mean actions.
+    """
+    start = rs.episode_start
+    need = skills_due(rs, k)
+    sk = None
+    if bool(need.any()):
+        sk = agent.choose_skills(rs.state, rs.obs, deterministic=deterministic)
+        rs.team = torch.where(need, sk.team, rs.team)
+        rs.ind = torch.where(need[:, None], sk.ind, rs.ind)
+        rs.window_step = torch.where(need, 0, rs.window_step)
+    hidden = rs.hidden.masked_fill(start[:, None, None], 0.0)
+    obs, state, team, ind = rs.obs, rs.state, rs.team, rs.ind
+    act = agent.act(obs, state, team, ind, hidden, start, deterministic=deterministic)
+    out = env.step(act.action)
+    rs.obs, rs.state, rs.hidden = out.obs, out.state, act.hidden
+    rs.episode_start = out.done
+    rs.window_step = rs.window_step + 1
+    return StepOut(obs, state, team, ind, start, hidden, need, sk, act, out)
+
+
 class Collector:
     """Fills a :class:`RolloutBuffer` by stepping one batched env under one policy.
 
@@ -163,6 +228,7 @@ class Collector:
         low_level_reward: ``(cfg=, env_reward= (B,), team_logq= (B,), ind_logq= (B, n)) -> (B, n)``.
         tracker: receives skills, step rewards and finished episodes; None for no tracking.
         env_offset: env id of this env's first row (async groups number envs globally).
+        recent: shared deque of recent episode returns (progress reporting).
     """
 
     def __init__(
@@ -182,69 +248,55 @@ class Collector:
 
     @torch.no_grad()
     def collect(
-        self,
-        agent: Any,
-        env: Any,
-        rs: RunningState,
-        buf: RolloutBuffer,
-        env_step: int,
-        force_decision: bool,
+        self, agent: Any, env: Any, rs: RunningState, buf: RolloutBuffer, env_step: int
     ) -> int:
         """Step ``env`` ``buf.T`` times under ``agent``; returns the env-step counter after.
 
-        ``force_decision``: re-choose skills for every env at step 0 (sync: every high-level
-        decision in a batch then comes from the version being trained).
+        Raises :class:`~hmasd.errors.TrainingError` if some env is inside a skill window
+        at the start: the schedule would cut that window.
         """
         a = self.acfg
         b = buf.t
-        B = buf.B
+        k = a.skill_interval
+        if not bool(skills_due(rs, k).all()):
+            raise TrainingError(
+                "a rollout would start inside a skill window: the rollout length and "
+                "env.max_steps must be multiples of agent.skill_interval"
+            )
         version = int(agent.policy_version)
         b["version"].fill_(version)
         buf.clear_high_level()
         tracker = self.tracker
-        h_init = agent.initial_hidden(B)
-        k = a.skill_interval
-        need = rs.episode_start | (rs.window_step >= k)
-        if force_decision:
-            need = torch.ones_like(need)
-        any_need = bool(need.any())
         for t in range(buf.T):
-            start = rs.episode_start
-            # --- 1. skills -----------------------------------------------------------
-            if any_need:
-                sk = agent.choose_skills(rs.state, rs.obs)
+            prev_team, prev_ind = rs.team, rs.ind
+            st = act_step(agent, env, rs, k)
+            # --- skills chosen at this step ----------------------------------------------
+            sk, need = st.skills, st.decision
+            if sk is not None:
                 if tracker is not None:
-                    changed = (sk.team != rs.team) | (sk.ind != rs.ind).any(-1)
-                    switched = (rs.team >= 0) & changed
+                    changed = (st.team != prev_team) | (st.ind != prev_ind).any(-1)
+                    switched = (prev_team >= 0) & changed
                     idx = need.nonzero().squeeze(1)
-                    tracker.log_skills(env_step, sk.team[idx], sk.ind[idx], switched[idx])
-                rs.team = torch.where(need, sk.team, rs.team)
-                rs.ind = torch.where(need[:, None], sk.ind, rs.ind)
-                rs.window_step = torch.where(need, 0, rs.window_step)
+                    tracker.log_skills(env_step, st.team[idx], st.ind[idx], switched[idx])
                 b["decision"][t] = need
-                b["hl_logp"][t] = torch.where(need, sk.logp, 0.0)
+                b["hl_logp"][t] = torch.where(need[:, None], sk.logp, 0.0)
                 b["hl_value_state"][t] = torch.where(need, sk.value_state, 0.0)
                 b["hl_value_obs"][t] = torch.where(need[:, None], sk.value_obs, 0.0)
                 b["hl_version"][t] = need.long() * (version + 1) - 1
-
-            # --- 2. act and step -----------------------------------------------------
-            hidden = torch.where(start[:, None, None], h_init, rs.hidden)
             if t == 0:
-                b["hidden0"].copy_(hidden)
-            act = agent.act(rs.obs, rs.state, rs.team, rs.ind, hidden, start)
-            # Inputs are stored before env.step, which may reuse its output tensors.
-            b["obs"][t] = rs.obs
-            b["state"][t] = rs.state
-            b["team_skill"][t] = rs.team
-            b["ind_skill"][t] = rs.ind
-            b["episode_start"][t] = start
+                b["hidden0"].copy_(st.hidden)
+            out, act = st.env, st.act
+            b["obs"][t] = st.obs
+            b["state"][t] = st.state
+            b["team_skill"][t] = st.team
+            b["ind_skill"][t] = st.ind
+            b["episode_start"][t] = st.start
             b["action"][t] = act.raw_action
             b["logp"][t] = act.logp
             b["value"][t] = act.value
-            out = env.step(act.action)
 
-            # --- 3. intrinsic and low-level reward -------------------------------------
-            tq, iq = agent.intrinsic(out.terminal_state, out.terminal_obs, rs.team, rs.ind)
+            # --- intrinsic and low-level reward (skill at t paired with s_{t+1}) -----------
+            tq, iq = agent.intrinsic(out.terminal_state, out.terminal_obs, st.team, st.ind)
             reward = self.low_level_reward(cfg=a, env_reward=out.reward, team_logq=tq, ind_logq=iq)
             b["env_reward"][t] = out.reward
             b["team_disc_logq"][t] = tq
@@ -253,9 +305,9 @@ class Collector:
             b["done"][t] = out.done
             b["next_obs"][t] = out.terminal_obs
             b["next_state"][t] = out.terminal_state
-            env_step += B
+            env_step += buf.B
 
-            # --- 4. reward components and finished episodes ---------------------------
+            # --- reward components and finished episodes ---------------------------------
             env_c = a.lambda_e * out.reward
             team_c = a.lambda_D * tq
             ind_c = a.lambda_d * iq
@@ -265,19 +317,12 @@ class Collector:
             if tracker is not None:
                 tracker.log_step_rewards(env_step, env_c, team_c, ind_c)
             done = out.done
-            rs.window_step = rs.window_step + 1
-            need = done | (rs.window_step >= k)
-            # One host read per step: finished episodes now, decisions at the next step.
-            any_done, any_need = torch.stack((done.any(), need.any())).tolist()
-            if any_done:
+            if bool(done.any()):
                 self._finish_episodes(env_step, version, rs, done, out.episode)
                 keep = ~done
                 rs.ep_env = rs.ep_env * keep
                 rs.ep_team = rs.ep_team * keep
                 rs.ep_ind = rs.ep_ind * keep
-
-            rs.obs, rs.state, rs.hidden = out.obs, out.state, act.hidden
-            rs.episode_start = done
 
         b["last_state"].copy_(rs.state)
         b["last_obs"].copy_(rs.obs)

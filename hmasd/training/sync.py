@@ -2,9 +2,11 @@
 
 All ``num_envs`` envs step under one frozen policy version ``v`` for ``rollout_len`` steps,
 so exactly ``batch_size = num_envs x rollout_len`` transitions are stored; collection then
-stops and the agent updates on exactly that data (``v -> v + 1``). Every step of a rollout
-starts a fresh skill window, so every high-level decision in the batch is made by ``v`` too:
-the stale-sample fraction and the policy lag are 0 by construction.
+stops and the agent updates on exactly that data (``v -> v + 1``). ``rollout_len`` is a
+multiple of the skill interval k, so the rollout holds whole skill windows, each chosen by
+``v`` too: the stale-sample fraction and the policy lag are 0 by construction, and no
+window is cut (the async schedule with one group and no lag is this schedule, bit for bit:
+``tests/test_training/test_schedules.py``).
 """
 
 from __future__ import annotations
@@ -45,9 +47,7 @@ class SyncSchedule:
     def next_batch(self, env_step: int) -> tuple[Batch, int]:
         """Roll out under the current version; the batch views the reused buffer, so it is
         valid until the next call (the update consumes it first)."""
-        env_step = self.collector.collect(
-            self.agent, self.env, self.rs, self.buf, env_step, force_decision=True
-        )
+        env_step = self.collector.collect(self.agent, self.env, self.rs, self.buf, env_step)
         return self.buf.batch(), env_step
 
     def state_dict(self) -> dict[str, Any]:

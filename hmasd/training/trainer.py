@@ -33,17 +33,16 @@ import torch
 from hmasd.config import Config, derived, dump, to_dict
 from hmasd.errors import ConfigError, TrainingError
 from hmasd.io import atomic_write_json
-from hmasd.seeding import resolve_device, seed_everything
+from hmasd.seeding import GROUP_STREAM, derive_seed, resolve_device, seed_everything
 from hmasd.training import checkpoint as ckpt
 from hmasd.training.async_ import AsyncSchedule
-from hmasd.training.evaluate import EVAL_STREAM, derive_seed, evaluate_agent, make_env
+from hmasd.training.evaluate import evaluate_agent, make_env
 from hmasd.training.rollout import Collector, Dims
 from hmasd.training.sync import SyncSchedule
 
 log = logging.getLogger(__name__)
 
 MODES = ("sync", "async")
-GROUP_STREAM = 0xA5C0  # env seeds of async groups: derive_seed(seed, GROUP_STREAM + g)
 
 
 @dataclass
@@ -99,6 +98,28 @@ def update_phase(agent: Any, batch: Any) -> UpdateStats:
             "more non-finite); stopping"
         )
     return UpdateStats(stale, mean_lag, max_lag, dt, losses)
+
+
+def machine_info() -> dict[str, Any]:
+    """What bit-for-bit reproducibility depends on besides config and seed: the CPU (its
+    instruction set picks the BLAS kernels), the torch version and the thread count (which
+    orders float reductions)."""
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next(
+                (ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), model
+            )
+    except OSError:
+        pass
+    return {
+        "cpu_model": model,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_version": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def peak_rss_mb() -> float:
@@ -176,13 +197,14 @@ class Run:
         self.cfg, self.mode, self.seed, self.run_dir, self.device = cfg, mode, seed, run_dir, device
         self.derived = d
         self.config_name = config_name
-        if mode == "sync":
-            envs = [make_env(cfg.env, t.num_envs, device, seed)]
-        else:
-            envs = [
-                make_env(cfg.env, d.group_size, device, derive_seed(seed, GROUP_STREAM + g))
-                for g in range(t.async_groups)
-            ]
+        # Env g of G groups is seeded by derive_seed(seed, GROUP_STREAM + g); sync is one
+        # group of all envs, so async with G = 1 starts from exactly the sync envs.
+        groups = 1 if mode == "sync" else t.async_groups
+        size = t.num_envs // groups
+        envs = [
+            make_env(cfg.env, size, device, derive_seed(seed, GROUP_STREAM + g))
+            for g in range(groups)
+        ]
         e = envs[0]
         cls = agent_cls or HMASDAgent
         self.agent = cls(cfg.agent, e.n_agents, e.obs_dim, e.state_dim, e.action_dim, device)
@@ -211,7 +233,7 @@ class Run:
                 for g in range(t.async_groups)
             ]
             self.schedule = AsyncSchedule(
-                self.agent, envs, cols, t.async_chunk_steps, t.batch_size, dims, device
+                self.agent, envs, cols, d.rollout_len, t.batch_size, dims, device
             )
         self.p = Progress()
         self.last_sps = math.nan  # env-steps/s of the last update (progress bar, log lines)
@@ -267,21 +289,27 @@ class Run:
 
     # ---------------------------------------------------------------- evaluation
     def evaluate(self) -> dict[str, Any]:
+        """Evaluate both policies; the headline one (``train.eval_policy``) feeds
+        ``Eval/MeanReward`` and picks the best checkpoint."""
         t = self.cfg.train
-        res = evaluate_agent(
-            self.agent, self.cfg, t.eval_episodes, derive_seed(self.seed, EVAL_STREAM), self.device
-        )
-        self.tracker.log_eval(self.p.env_step, res["mean_reward"], res["std_reward"])
-        self.p.last_eval_step = self.p.env_step
-        self.p.last_eval = {k: v for k, v in res.items() if k != "per_episode"}
-        log.info(
-            "eval at env_step %d: mean return %.3f +/- %.3f",
+        res = evaluate_agent(self.agent, self.cfg, t.eval_episodes, self.seed, self.device)
+        head = res[t.eval_policy]
+        self.tracker.log_eval(self.p.env_step, head["mean_reward"], head["std_reward"])
+        self.tracker.log_scalars(
             self.p.env_step,
-            res["mean_reward"],
-            res["std_reward"],
+            {f"Eval/{pol.capitalize()}/MeanReward": r["mean_reward"] for pol, r in res.items()},
         )
-        if self.p.best_eval is None or res["mean_reward"] > self.p.best_eval:
-            self.p.best_eval = res["mean_reward"]
+        self.p.last_eval_step = self.p.env_step
+        self.p.last_eval = {
+            pol: {k: v for k, v in r.items() if k != "per_episode"} for pol, r in res.items()
+        }
+        log.info(
+            "eval at env_step %d: mean return %s",
+            self.p.env_step,
+            ", ".join(f"{pol} {r['mean_reward']:.3f}" for pol, r in res.items()),
+        )
+        if self.p.best_eval is None or head["mean_reward"] > self.p.best_eval:
+            self.p.best_eval = head["mean_reward"]
             self.save(ckpt.best_path(self.run_dir, self.mode))
         return res
 
@@ -415,6 +443,7 @@ def train(
         "final_eval": p.last_eval,
         "peak_rss_mb": peak_rss_mb(),
         "device": str(device),
+        "machine": machine_info(),
         "resumed_from": str(resume_from) if resume_from is not None else None,
     }
     if device.type == "cuda":

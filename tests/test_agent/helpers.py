@@ -1,9 +1,6 @@
-"""Shared pieces of the agent tests: small real agents and batches built by acting.
-
-No env here: observations and states are random tensors of the env's shapes (obs
-(B, n, obs_dim), state (B, state_dim), actions (B, n, 3)); everything else (skills, actions,
-log-probs, values, hidden states, intrinsic rewards) comes from the agent itself, step by
-step, exactly as a schedule would store it.
+"""Shared pieces of the agent tests: small real agents, and batches collected from a small
+real env by the real :class:`~hmasd.training.rollout.Collector` (the batches the schedules
+hand the agent, with the one skill clock), never by a re-implementation of it.
 """
 
 from __future__ import annotations
@@ -14,13 +11,25 @@ import torch
 from torch import Tensor
 
 from hmasd.agent import Batch, HMASDAgent, low_level_reward
-from hmasd.config import AgentConfig
+from hmasd.config import AgentConfig, EnvConfig
+from hmasd.env.uav_env import UAVBaseStationEnv
+from hmasd.training.rollout import Collector, Dims, RolloutBuffer, RunningState
 
-N_AGENTS, OBS_DIM, STATE_DIM, ACT_DIM = 3, 7, 9, 3
+# A small real env: 3 UAVs, 8 users, the nearest 4 users in each observation.
+ENV_CFG = EnvConfig(n_uavs=3, n_users=8, max_steps=24, user_obs="nearest", nearest_users=4)
+_PROBE = UAVBaseStationEnv(ENV_CFG, 1)
+N_AGENTS, OBS_DIM, STATE_DIM, ACT_DIM = (
+    _PROBE.n_agents,
+    _PROBE.obs_dim,
+    _PROBE.state_dim,
+    _PROBE.action_dim,
+)
+K = 4
+"""Skill interval of the test agents; rollouts of T = 8 hold two whole windows."""
 
 
 def small_cfg(**overrides: object) -> AgentConfig:
-    base = AgentConfig(hidden_dim=16, ppo_epochs=2, transformer_heads=2, skill_interval=3)
+    base = AgentConfig(hidden_dim=16, ppo_epochs=2, transformer_heads=2, skill_interval=K)
     return dataclasses.replace(base, **overrides)
 
 
@@ -39,77 +48,34 @@ def rollout(
     hidden: Tensor | None = None,
     episode_start: Tensor | None = None,
 ) -> Batch:
-    """Act ``T`` steps in ``B`` fake envs and store a :class:`Batch` as a schedule would.
+    """Collect ``T`` steps of ``B`` envs with the real collector and return the batch.
 
-    ``done`` (T, B) bool: episodes that end after step t (the next step starts a new one,
-    with fresh observations). ``hidden`` / ``episode_start``: the actor state carried in
-    from an earlier rollout (default: every env starts an episode at step 0).
+    ``done`` (T, B) bool: at most one True per env: that env's episode ends after step t
+    (its clock is advanced before collecting), so episodes end mid-batch in some envs and
+    not in others. ``hidden`` / ``episode_start``: the actor state carried in from an
+    earlier rollout (default: every env starts an episode at step 0). Every env is at a
+    window boundary at step 0, as the schedules guarantee.
     """
-    g = torch.Generator().manual_seed(seed)
-    n, k = agent.n_agents, agent.cfg.skill_interval
-    done = torch.zeros(T, B, dtype=torch.bool) if done is None else done
-
-    def obs_state() -> tuple[Tensor, Tensor]:
-        obs = torch.randn(B, n, agent.obs_dim, generator=g)
-        return obs, torch.randn(B, agent.state_dim, generator=g)
-
-    f = {name: [] for name in (f.name for f in dataclasses.fields(Batch))}
-    obs, state = obs_state()
-    start = torch.ones(B, dtype=torch.bool) if episode_start is None else episode_start
-    h = agent.initial_hidden(B) if hidden is None else hidden
-    team = torch.zeros(B, dtype=torch.long)
-    ind = torch.zeros(B, n, dtype=torch.long)
-    window = torch.zeros(B, dtype=torch.long)
-    for t in range(T):
-        need = start | (window >= k) | (t == 0)
-        sk = agent.choose_skills(state, obs)
-        team = torch.where(need, sk.team, team)
-        ind = torch.where(need[:, None], sk.ind, ind)
-        window = torch.where(need, 0, window)
-        f["decision"].append(need)
-        f["hl_logp"].append(torch.where(need, sk.logp, 0.0))
-        f["hl_value_state"].append(torch.where(need, sk.value_state, 0.0))
-        f["hl_value_obs"].append(torch.where(need[:, None], sk.value_obs, 0.0))
-        f["hl_version"].append(torch.where(need, agent.policy_version, -1))
-        h = torch.where(start[:, None, None], agent.initial_hidden(B), h)
-        if t == 0:
-            f["hidden0"] = h.clone()
-        act = agent.act(obs, state, team, ind, h, start)
-        assert act.action.abs().max() <= 1.0
-        next_obs, next_state = obs_state()
-        tq, iq = agent.intrinsic(next_state, next_obs, team, ind)
-        env_reward = torch.randn(B, generator=g)
-        for name, value in (
-            ("obs", obs),
-            ("state", state),
-            ("team_skill", team),
-            ("ind_skill", ind),
-            ("action", act.raw_action),
-            ("logp", act.logp),
-            ("value", act.value),
-            ("env_reward", env_reward),
-            ("team_disc_logq", tq),
-            ("ind_disc_logq", iq),
-            ("reward", low_level_reward(agent.cfg, env_reward, tq, iq)),
-            ("done", done[t]),
-            ("next_obs", next_obs),
-            ("next_state", next_state),
-            ("episode_start", start),
-            ("version", torch.full((B,), agent.policy_version)),
-        ):
-            f[name].append(value)
-        # Auto-reset: a finished episode continues from a fresh start state.
-        fresh_obs, fresh_state = obs_state()
-        d = done[t]
-        obs = torch.where(d[:, None, None], fresh_obs, next_obs)
-        state = torch.where(d[:, None], fresh_state, next_state)
-        h, start, window = act.hidden, d, window + 1
-    out = {name: torch.stack(v) for name, v in f.items() if isinstance(v, list) and v}
-    out["hidden0"] = f["hidden0"]
-    out["last_state"], out["last_obs"] = state, obs
-    out["last_team_skill"], out["last_ind_skill"] = team, ind
-    out["last_done"] = done[-1]
-    return Batch(**out)
+    env = UAVBaseStationEnv(ENV_CFG, B, seed=seed)
+    if done is not None:
+        sd = env.state_dict()
+        for t, b in done.nonzero().tolist():
+            sd["t"][b] = ENV_CFG.max_steps - (t + 1)
+        env.load_state_dict(sd)
+    obs, state = env.observe()
+    rs = RunningState.initial(obs, state, agent.initial_hidden(B))
+    if hidden is not None:
+        rs.hidden = hidden.clone()
+    if episode_start is not None:
+        rs.episode_start = episode_start.clone()
+        # Envs that carry on are at a window boundary with a running skill.
+        rs.window_step.fill_(agent.cfg.skill_interval)
+        rs.team.fill_(0)
+        rs.ind.fill_(0)
+    dims = Dims(N_AGENTS, OBS_DIM, STATE_DIM, ACT_DIM, agent.cfg.hidden_dim)
+    buf = RolloutBuffer(T, B, dims, torch.device("cpu"))
+    Collector(agent.cfg, low_level_reward, tracker=None).collect(agent, env, rs, buf, 0)
+    return clone_batch(buf.batch())
 
 
 def clone_batch(batch: Batch) -> Batch:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from hmasd.agent import HMASDAgent, low_level_reward
+from hmasd.agent import Batch, HMASDAgent, low_level_reward
 from hmasd.errors import CheckpointError, TrainingError
 
 from .helpers import ACT_DIM, N_AGENTS, OBS_DIM, STATE_DIM, clone_batch, make_agent, rollout
@@ -272,3 +272,77 @@ def test_mismatched_state_dict_names_the_tensor(override: dict, message: str) ->
     assert all(torch.equal(before[k], after[k]) for k in before)  # nothing half-loaded
     with pytest.raises(CheckpointError, match="lacks 'modules'"):
         other.load_state_dict({"optimizers": {}})
+
+
+def hand_built_batch(agent: HMASDAgent) -> Batch:
+    """One sequence (B = 1) of T = 2k steps: two whole windows, env rewards 1..2k, no episode
+    end, and V_h heads set by hand at the two decisions (state head 1.0 then 2.0, agent
+    heads 0.5 * (i + 1) then 0). Everything else is taken from acting, so log-probs match."""
+    k = agent.cfg.skill_interval
+    batch = rollout(agent, T=2 * k, B=1)
+    n = agent.n_agents
+    batch.env_reward.copy_(torch.arange(1, 2 * k + 1, dtype=torch.float32)[:, None])
+    batch.done.zero_()
+    batch.hl_value_state.zero_()
+    batch.hl_value_obs.zero_()
+    batch.hl_value_state[0, 0], batch.hl_value_state[k, 0] = 1.0, 2.0
+    batch.hl_value_obs[0, 0] = 0.5 * torch.arange(1, n + 1, dtype=torch.float32)
+    return batch
+
+
+def test_coordinator_loss_follows_eq6_on_a_hand_built_batch() -> None:
+    """Eq. 6: n+1 PPO terms. Term 0 is Z with the GAE of V_h(s^); term i is z_i with the
+    GAE of V_h(o^_i); every term sees the same window rewards (sums of k env rewards), a
+    window discounts by gamma^k, and the terms add up."""
+    agent = make_agent(value_norm=False, gamma=0.5, gae_lambda=0.5)
+    k, n = agent.cfg.skill_interval, agent.n_agents
+    batch = hand_built_batch(agent)
+    p = agent._prepare(batch)
+    # Window rewards: 1+..+k and (k+1)+..+2k.
+    r1, r2 = k * (k + 1) / 2, k * (3 * k + 1) / 2
+    assert_close(p.hl_reward, torch.tensor([r1, r2]))
+    g = 0.5**k
+    boot = agent._high_values(batch.last_state, batch.last_obs)[0]  # (n+1,) after the batch
+    v_first = torch.cat([torch.tensor([1.0]), 0.5 * torch.arange(1, n + 1)])
+    v_second = torch.cat([torch.tensor([2.0]), torch.zeros(n)])
+    d2 = r2 + g * boot - v_second
+    d1 = r1 + g * v_second - v_first
+    expected = torch.stack([d1 + g * 0.5 * d2, d2])  # (2 decisions, n+1 heads)
+    assert p.hl_adv.shape == (2, n + 1)
+    assert_close(p.hl_adv, expected)
+    # The loss is the sum over the n+1 columns of each one's PPO term, plus their value
+    # losses, minus lambda_h times the summed entropies.
+    loss, metrics, ratio = agent._high_loss(p, None, 1)
+    logp, ent, v_s, v_o = agent.coordinator.score(p.state, p.obs, p.team, p.ind)
+    assert_close(ratio, torch.ones(2, n + 1), rtol=0, atol=1e-6)
+    adv = (expected - expected.mean(0)) / (expected.std(0) + 1e-8)
+    policy = sum((-adv[:, j]).mean() for j in range(n + 1))
+    assert_close(metrics["losses/high/policy"], policy)
+    old_v = torch.stack([v_first, v_second])
+    ret = expected + old_v
+    values = torch.cat([v_s[:, None], v_o], -1)
+    clipped = old_v + (values - old_v).clamp(-0.2, 0.2)  # PPO value clipping (Eq. 5)
+
+    def huber(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.huber_loss(x, y, reduction="none", delta=10.0)
+
+    vl = sum(
+        torch.max(huber(values[:, j], ret[:, j]), huber(clipped[:, j], ret[:, j])).mean()
+        for j in range(n + 1)
+    )
+    assert_close(metrics["losses/high/value"], vl)
+    assert_close(metrics["losses/high/entropy"], ent.mean(0).sum())
+    assert_close(loss, policy + vl - agent.cfg.lambda_h * ent.mean(0).sum())
+
+
+def test_each_individual_skill_term_is_weighted_by_its_own_head() -> None:
+    """Changing only V_h(o^_1) changes the advantage of z_1's term and no other column:
+    the agent heads reach the policy (the old joint-ratio loss ignored them)."""
+    agent = make_agent(value_norm=False)
+    batch = hand_built_batch(agent)
+    base = agent._prepare(batch).hl_adv
+    batch.hl_value_obs[0, 0, 0] += 3.0
+    moved = agent._prepare(batch).hl_adv
+    diff = (moved - base).abs().sum(0)
+    assert float(diff[1]) > 0
+    assert float(diff[0]) == 0 and float(diff[2:].sum()) == 0

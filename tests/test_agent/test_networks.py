@@ -27,25 +27,29 @@ def test_score_scores_the_stored_skills_and_matches_sampling() -> None:
     net = coordinator()
     state, obs = inputs()
     team, ind, logp, v_s, v_o = net.sample(state, obs)
-    assert team.shape == (6,) and ind.shape == (6, N_AGENTS) and logp.shape == (6,)
+    assert team.shape == (6,) and ind.shape == (6, N_AGENTS) and logp.shape == (6, N_AGENTS + 1)
     assert int(team.max()) < 3 and int(ind.max()) < 4
-    # Scoring is a pure function of the stored skills: twice the same, equal to sampling.
+    # Scoring is a pure function of the stored skills: twice the same, equal to sampling,
+    # one log-prob and one entropy per decoder position (Z, then z_1..z_n).
     first = net.score(state, obs, team, ind)
     second = net.score(state, obs, team, ind)
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+    assert first[1].shape == (6, N_AGENTS + 1)
     assert torch.equal(first[0], logp)
     assert torch.equal(first[2], v_s) and torch.equal(first[3], v_o)
-    # Changing one stored skill changes that row's log-prob and no other row's.
+    # Changing one stored skill z_1 changes that row's z_1 log-prob (and may change the
+    # later positions that condition on it), never Z's, and no other row.
     ind2 = ind.clone()
     ind2[0, 0] = (ind2[0, 0] + 1) % 4
     changed = net.score(state, obs, team, ind2)[0]
-    assert changed[0] != logp[0]
+    assert changed[0, 1] != logp[0, 1] and changed[0, 0] == logp[0, 0]
     assert torch.equal(changed[1:], logp[1:])
-    # The joint log-prob is a proper distribution over (Z, z_1..z_n): probabilities sum to 1.
+    # The columns factor a proper joint distribution over (Z, z_1..z_n): summed log-probs
+    # exponentiate to probabilities that sum to 1.
     grids = torch.cartesian_prod(*[torch.arange(3)] + [torch.arange(4)] * N_AGENTS)
     G = grids.shape[0]
     lp = net.score(state[:1].expand(G, -1), obs[:1].expand(G, -1, -1), grids[:, 0], grids[:, 1:])[0]
-    assert_close(lp.exp().sum(), torch.tensor(1.0))
+    assert_close(lp.sum(-1).exp().sum(), torch.tensor(1.0))
 
 
 @torch.no_grad()

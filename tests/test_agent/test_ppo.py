@@ -13,7 +13,9 @@ from hmasd.agent.ppo import (
     gae,
     normal_entropy,
     normal_logp,
+    normalize_advantages,
     policy_loss,
+    term_policy_loss,
     value_loss,
     window_gae,
 )
@@ -144,3 +146,41 @@ def test_value_norm_statistics_and_round_trip() -> None:
     again = ValueNorm()
     again.load_state_dict(norm.state_dict())
     assert_close(again.stats()[0], mean)
+
+
+def test_term_policy_loss_is_a_sum_of_per_column_ppo_terms() -> None:
+    # Eq. 6: column j (Z, then z_1..z_n) has its own ratio and advantage; each term is the
+    # mean over decisions; the loss is their sum. Hand values, clip 0.2:
+    old = torch.zeros(2, 3)
+    logp = torch.log(torch.tensor([[1.0, 1.5, 0.5], [1.1, 1.0, 2.0]]))
+    adv = torch.tensor([[1.0, 2.0, -1.0], [-2.0, 0.5, 3.0]])
+    loss, kl, cf = term_policy_loss(logp, old, adv, 0.2)
+    # col 0: max(-1*1, -1*1) = -1; max(2*1.1, 2*1.1) = 2.2 -> mean 0.6
+    # col 1: ratio 1.5 clipped to 1.2 for A = 2: max(-3, -2.4) = -2.4; ratio 1: -0.5
+    #        -> mean -1.45
+    # col 2: ratio .5, A = -1: max(.5, .8) = .8; ratio 2, A = 3: max(-6, -3.6) = -3.6
+    #        -> mean -1.4
+    assert_close(loss, torch.tensor(0.6 - 1.45 - 1.4))
+    assert_close(cf, torch.tensor(3 / 6))
+    assert float(kl) > 0
+    # The same numbers as one joint PPO term would NOT give this (the old coordinator).
+    joint, _, _ = policy_loss(logp.sum(-1), old.sum(-1), adv[:, 0], 0.2)
+    assert not torch.isclose(joint, loss)
+
+
+def test_term_policy_loss_at_ratio_one_is_minus_the_summed_mean_advantages() -> None:
+    # HMASD_METHOD check 7: first epoch, all n+1 ratios 1 -> -(mean A_Z + sum_i mean A_zi).
+    adv = torch.tensor([[1.0, -2.0, 4.0], [3.0, 0.0, -1.0], [2.0, 5.0, 0.5]])
+    logp = torch.randn(3, 3)
+    loss, kl, cf = term_policy_loss(logp, logp.clone(), adv, 0.2)
+    assert_close(loss, -(adv.mean(0).sum()))
+    assert float(kl) == 0.0 and float(cf) == 0.0
+
+
+def test_advantages_normalise_per_column() -> None:
+    adv = torch.tensor([[1.0, 10.0], [3.0, 30.0], [5.0, 50.0]])
+    out = normalize_advantages(adv, dim=0)
+    assert_close(out[:, 0], out[:, 1])
+    assert_close(out.mean(0), torch.zeros(2), atol=1e-6, rtol=0)
+    assert_close(out.std(0), torch.ones(2), atol=1e-4, rtol=0)
+    assert_close(normalize_advantages(adv), (adv - adv.mean()) / (adv.std() + 1e-8))

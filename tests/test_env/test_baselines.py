@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from hmasd.config import Config, EnvConfig
-from hmasd.env import BASELINES, BaselinePolicy, UAVBaseStationEnv, run_baseline
-from hmasd.env.baselines import greedy_match, kmeans
+from hmasd.env.baselines import BASELINES, BaselinePolicy, greedy_match, kmeans, run_baseline
+from hmasd.env.uav_env import UAVBaseStationEnv
 from hmasd.errors import ConfigError
 
 
@@ -28,7 +28,7 @@ def test_kmeans_beats_hover_beats_random_on_default_config() -> None:
 
 def test_run_baseline_summary_and_rows() -> None:
     cfg = EnvConfig(max_steps=12, n_users=20)
-    res = run_baseline(cfg, "kmeans", episodes=5, seed=1, num_envs=2)
+    res = run_baseline(cfg, "kmeans", episodes=5, seed=1)
     assert res["policy"] == "kmeans" and res["episodes"] == 5
     rows = res["per_episode"]
     assert [r["episode"] for r in rows] == list(range(5))
@@ -40,7 +40,7 @@ def test_run_baseline_summary_and_rows() -> None:
     assert res["mean_coverage"] == pytest.approx(sum(r["coverage"] for r in rows) / 5)
     assert res["std_reward"] >= 0
     # Same seed -> same numbers; a whole Config is accepted too.
-    again = run_baseline(Config(env=cfg), "kmeans", episodes=5, seed=1, num_envs=2)
+    again = run_baseline(Config(env=cfg), "kmeans", episodes=5, seed=1)
     assert again == res
 
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from hmasd.config import EnvConfig
-from hmasd.env import METRICS, StepResult, UAVBaseStationEnv, channel
+from hmasd.env import channel
+from hmasd.env.uav_env import METRICS, StepResult, UAVBaseStationEnv
 from hmasd.errors import CheckpointError, ConfigError
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

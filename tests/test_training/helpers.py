@@ -10,16 +10,16 @@ import torch
 from hmasd import config as C
 from hmasd.agent.batch import Batch
 
-# 3 updates of 32 transitions; async: 2 groups of 2 envs, 4-step turns (8 per segment).
+# 3 updates of 32 transitions (4 envs x 8 steps, k = 4); async: 2 groups of 2 envs, 8-step
+# turns (16 transitions per segment).
 TINY = {
     "env": {"max_steps": 16, "n_users": 12},
-    "agent": {"ppo_epochs": 1, "hidden_dim": 32},
+    "agent": {"ppo_epochs": 1, "hidden_dim": 32, "skill_interval": 4},
     "train": {
         "num_envs": 4,
         "batch_size": 32,
         "total_env_steps": 96,
         "async_groups": 2,
-        "async_chunk_steps": 4,
         "checkpoint_interval": 32,
         "eval_interval": 64,
         "eval_episodes": 2,

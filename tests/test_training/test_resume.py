@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from hmasd.cli import main
-from hmasd.training import latest_checkpoint, train
-from hmasd.training.checkpoint import final_path, load_checkpoint, periodic_path
+from hmasd.training.checkpoint import final_path, latest_checkpoint, load_checkpoint, periodic_path
+from hmasd.training.trainer import train
 
 from .helpers import TINY, assert_same_state, tiny_config
 

@@ -9,13 +9,31 @@ import pytest
 import torch
 
 from hmasd.agent.batch import Batch
+from hmasd.agent.hmasd import HMASDAgent, low_level_reward
 from hmasd.config import derived
 from hmasd.errors import TrainingError
-from hmasd.training import train
-from hmasd.training.async_ import AsyncSchedule, slice_sequences
-from hmasd.training.trainer import batch_lag
+from hmasd.seeding import GROUP_STREAM, derive_seed
+from hmasd.training.async_ import AsyncSchedule
+from hmasd.training.checkpoint import final_path, load_checkpoint
+from hmasd.training.evaluate import make_env
+from hmasd.training.rollout import Collector, Dims
+from hmasd.training.trainer import batch_lag, train
 
-from .helpers import assert_same_state, recording_agent, tiny_config
+from .helpers import assert_same_state, clone_batch, recording_agent, tiny_config
+
+
+def assert_whole_windows(b: Batch, k: int) -> None:
+    """Every sequence of ``b`` holds whole skill windows: decisions exactly at t % k == 0
+    (our envs start and end episodes together, and T, max_steps are multiples of k), the
+    stored skills constant inside each window, and no high-level row off a decision."""
+    T = b.obs.shape[0]
+    assert T % k == 0
+    expected = (torch.arange(T) % k == 0)[:, None].expand_as(b.decision)
+    assert torch.equal(b.decision, expected)
+    inside = ~b.decision[1:]
+    assert bool((b.team_skill[1:] == b.team_skill[:-1])[inside].all())
+    assert bool((b.ind_skill[1:] == b.ind_skill[:-1]).all(-1)[inside].all())
+    assert bool((b.hl_logp[~b.decision] == 0).all())
 
 
 def test_batch_lag_known_values() -> None:
@@ -44,14 +62,11 @@ def test_sync_every_batch_is_one_version(run_dir: Path) -> None:
         assert b.obs.shape[:2] == (d.rollout_len, cfg.train.num_envs)
         assert b.num_steps == cfg.train.batch_size
         assert bool((b.version == v).all())
-        # Every high-level decision in the batch came from v too; the window restarts at
-        # step 0 of each rollout, so the batch holds no decision of an older version.
-        assert bool(b.decision[0].all())
+        # Every high-level decision in the batch came from v too: the rollout holds whole
+        # windows, the first chosen at its step 0.
+        assert_whole_windows(b, cfg.agent.skill_interval)
         assert bool((b.hl_version[b.decision] == v).all())
         assert bool((b.hl_version[~b.decision] == -1).all())
-        assert bool((b.hl_logp[~b.decision] == 0).all())
-        # The stored skills are the ones acted on: constant within each window.
-        assert bool((b.team_skill[1:] == b.team_skill[:-1])[~b.decision[1:]].all())
     assert summary["mean_stale_fraction"] == 0.0 and summary["max_lag"] == 0
     rows = json.loads((run_dir / "train_summary.json").read_text())
     assert rows["updates"] == d.num_updates
@@ -61,10 +76,13 @@ def test_async_trains_on_stale_samples_sync_does_not(tmp_path: Path) -> None:
     cfg = tiny_config()
     agent_cls = recording_agent()
     summary = train(cfg, "async", 0, tmp_path / "a", agent_cls=agent_cls)
+    d = derived(cfg)
     lags = []
     for v, b in agent_cls.seen:
         assert b.num_steps == cfg.train.batch_size
-        assert b.obs.shape[0] == cfg.train.async_chunk_steps
+        # Turns last a whole rollout, as in sync: the same GAE horizon and whole windows.
+        assert b.obs.shape[:2] == (d.rollout_len, cfg.train.num_envs)
+        assert_whole_windows(b, cfg.agent.skill_interval)
         assert bool((b.version <= v).all()) and bool((b.version >= 0).all())
         # One segment = one snapshot: a sequence has one version throughout.
         assert bool((b.version == b.version[0]).all())
@@ -77,19 +95,82 @@ def test_async_trains_on_stale_samples_sync_does_not(tmp_path: Path) -> None:
     assert summary["mean_stale_fraction"] == pytest.approx(stale)
 
 
-def test_async_split_segments_lose_nothing(tmp_path: Path) -> None:
-    # batch 12 = one 8-transition segment plus one env sequence (4 steps) of the next.
-    cfg = tiny_config(train={"batch_size": 12, "total_env_steps": 36})
-    agent_cls = recording_agent()
-    summary = train(cfg, "async", 1, tmp_path / "a", agent_cls=agent_cls)
-    shapes = [tuple(b.obs.shape[:2]) for _, b in agent_cls.seen]
-    assert shapes == [(4, 3)] * 3
-    assert [tuple(b.hidden0.shape[:1]) for _, b in agent_cls.seen] == [(3,)] * 3
-    assert summary["env_steps"] == 40  # 5 segments collected, 36 consumed, 4 left in the FIFO
-    whole = agent_cls.seen[0][1]
-    part = slice_sequences(whole, 1, 3)
-    assert torch.equal(part.obs, whole.obs[:, 1:3])
-    assert torch.equal(part.last_state, whole.last_state[1:3])
+def test_async_with_one_group_is_sync_bit_for_bit(tmp_path: Path) -> None:
+    """The invariant that makes the comparison clean: async with one group (no lag) gives
+    the same weights, optimiser states and evaluations as sync, bit for bit on CPU; so
+    the two modes differ in staleness and in nothing else."""
+    cfg = tiny_config(train={"async_groups": 1})
+    sync = train(cfg, "sync", 3, tmp_path / "s")
+    asyn = train(cfg, "async", 3, tmp_path / "a")
+    a = load_checkpoint(final_path(tmp_path / "s", "sync"))
+    b = load_checkpoint(final_path(tmp_path / "a", "async"))
+    assert_same_state(a["agent"], b["agent"])
+    assert asyn["max_lag"] == 0 and asyn["mean_stale_fraction"] == 0.0
+    assert sync["final_eval"] == asyn["final_eval"]
+    # The control: with two groups the same seed trains on stale data and ends elsewhere.
+    train(tiny_config(), "async", 3, tmp_path / "a2")
+    c = load_checkpoint(final_path(tmp_path / "a2", "async"))
+    with pytest.raises(AssertionError):
+        assert_same_state(a["agent"]["modules"], c["agent"]["modules"])
+
+
+class RecordingCollector(Collector):
+    """Keeps a copy of every segment it collects."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.segments: list[Batch] = []
+
+    def collect(self, agent, env, rs, buf, env_step):  # type: ignore[no-untyped-def]
+        env_step = super().collect(agent, env, rs, buf, env_step)
+        self.segments.append(clone_batch(buf.batch()))
+        return env_step
+
+
+def test_async_consumes_every_collected_segment_once_in_order() -> None:
+    """What the updates consume is disjoint and covers everything the groups collected:
+    every env sequence of every segment is trained on exactly once, oldest first."""
+    cfg = tiny_config(train={"async_groups": 2})
+    d = derived(cfg)
+    dev = torch.device("cpu")
+    envs = [
+        make_env(cfg.env, d.group_size, dev, derive_seed(0, GROUP_STREAM + g)) for g in range(2)
+    ]
+    e = envs[0]
+    torch.manual_seed(0)
+    agent = HMASDAgent(cfg.agent, e.n_agents, e.obs_dim, e.state_dim, e.action_dim, dev)
+    dims = Dims(e.n_agents, e.obs_dim, e.state_dim, e.action_dim, cfg.agent.hidden_dim)
+    cols = [RecordingCollector(cfg.agent, low_level_reward, None) for _ in range(2)]
+    sched = AsyncSchedule(agent, envs, cols, d.rollout_len, cfg.train.batch_size, dims, dev)
+    consumed, step = [], 0
+    for _ in range(3):
+        batch, step = sched.next_batch(step)
+        consumed.append(clone_batch(batch))
+        agent.update(batch)
+    # Turn order: group 0, group 1, group 0, ... (round-robin).
+    collected = [s for turn in zip(*(c.segments for c in cols), strict=True) for s in turn]
+    assert step == sum(s.num_steps for s in collected) == 3 * cfg.train.batch_size
+    assert sched.fifo_steps == 0 and not sched.fifo
+
+    def sequences(batches: list[Batch]) -> list[bytes]:
+        return [
+            b.obs[:, i].numpy().tobytes() + b.action[:, i].numpy().tobytes()
+            for b in batches
+            for i in range(b.obs.shape[1])
+        ]
+
+    got, want = sequences(consumed), sequences(collected)
+    assert len(set(got)) == len(got)  # disjoint: no sequence trained twice
+    assert got == want  # covering, in FIFO order
+
+
+def test_impossible_window_schedules_are_config_errors() -> None:
+    from hmasd.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"'train.batch_size' / 'train.num_envs'.*skill_interval"):
+        tiny_config(agent={"skill_interval": 3})
+    with pytest.raises(ConfigError, match=r"'env.max_steps' \(18\).*'agent.skill_interval' \(4\)"):
+        tiny_config(env={"max_steps": 18})
 
 
 def test_nan_loss_stops_with_one_line(run_dir: Path) -> None:
@@ -111,8 +192,6 @@ def test_nan_loss_stops_with_one_line(run_dir: Path) -> None:
 
 
 def test_same_seed_same_weights_other_seed_differs(tmp_path: Path) -> None:
-    from hmasd.training.checkpoint import final_path, load_checkpoint
-
     cfg = tiny_config(train={"total_env_steps": 64})
     finals = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):

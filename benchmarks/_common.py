@@ -1,0 +1,76 @@
+"""Shared by the benchmark scripts: a real agent, env and batch at a given config.
+
+The batch comes from the real collector (:class:`hmasd.training.rollout.Collector`), so the
+benchmarks time exactly what training runs: the same skill clock, observation sizes and
+episode ends, not a synthetic imitation.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from hmasd.agent.batch import Batch
+from hmasd.agent.hmasd import HMASDAgent, low_level_reward
+from hmasd.config import Config, derived, load
+from hmasd.env.uav_env import UAVBaseStationEnv
+from hmasd.training.rollout import Collector, Dims, RolloutBuffer, RunningState
+
+
+class Setup:
+    """An agent, its env, running state and buffer, as one sync run builds them."""
+
+    def __init__(self, cfg: Config, device: torch.device, seed: int = 0) -> None:
+        torch.manual_seed(seed)
+        t = cfg.train
+        self.cfg, self.device = cfg, device
+        self.env = UAVBaseStationEnv(cfg.env, t.num_envs, device=device, seed=seed)
+        e = self.env
+        self.agent = HMASDAgent(cfg.agent, e.n_agents, e.obs_dim, e.state_dim, e.action_dim, device)
+        obs, state = e.reset()
+        self.rs = RunningState.initial(obs, state, self.agent.initial_hidden(t.num_envs))
+        dims = Dims(e.n_agents, e.obs_dim, e.state_dim, e.action_dim, cfg.agent.hidden_dim)
+        self.buf = RolloutBuffer(derived(cfg).rollout_len, t.num_envs, dims, device)
+        self.collector = Collector(cfg.agent, low_level_reward, None)
+        self.env_step = 0
+
+    def collect(self) -> Batch:
+        """One rollout of ``batch_size`` transitions into the reused buffer."""
+        self.env_step = self.collector.collect(
+            self.agent, self.env, self.rs, self.buf, self.env_step
+        )
+        return self.buf.batch()
+
+
+def make_config(name: str, overrides: dict[str, Any] | None = None) -> Config:
+    """A preset or YAML with ``overrides``; checkpoints, evals and exports switched off."""
+    return load(name, overrides or {})
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Any, device: torch.device) -> tuple[Any, float]:
+    """``fn()`` and its wall seconds (device-synchronised)."""
+    sync(device)
+    t0 = time.perf_counter()
+    out = fn()
+    sync(device)
+    return out, time.perf_counter() - t0
+
+
+def matmul_gflops(device: torch.device, size: int = 1024, repeats: int = 20) -> float:
+    """Sustained fp32 matmul rate (GFLOP/s): the ceiling for the update's dense layers."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    a @ b
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - t0) / 1e9
