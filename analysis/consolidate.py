@@ -218,20 +218,24 @@ def _number(path: Path, value: Any, key: str, where: str = "", integer: bool = F
     return int(value) if integer else float(value)
 
 
-def _episode_rows(path: Path, data: dict[str, Any]) -> Columns:
-    """The ``per_episode`` rows of an eval or baseline JSON plus its summary columns."""
-    _require(path, data, ("per_episode", *EVAL_SUMMARY))
+def _episode_rows(path: Path, data: Any, where: str = "") -> Columns:
+    """The ``per_episode`` rows of an episode summary (a baseline JSON, or one policy of an
+    eval JSON) plus its summary columns."""
+    if not isinstance(data, dict):
+        raise ExportError(f"{path}{where}: expected an object")
+    _require(path, data, ("per_episode", *EVAL_SUMMARY), where)
     rows = data["per_episode"]
     if not isinstance(rows, list):
-        raise ExportError(f"{path}: 'per_episode' must be a list of objects")
+        raise ExportError(f"{path}{where}: 'per_episode' must be a list of objects")
     out: Columns = {
-        k: [_number(path, data[k], k, integer=t == I64)] * len(rows)
+        k: [_number(path, data[k], k, where, integer=t == I64)] * len(rows)
         for k, (t, _) in EVAL_SUMMARY.items()
     }
     for k in EPISODE_JSON:
         out[k] = []
+    base = where
     for i, row in enumerate(rows):
-        where = f", per_episode row {i}"
+        where = f"{base}, per_episode row {i}"
         if not isinstance(row, dict):
             raise ExportError(f"{path}{where}: expected an object")
         _require(path, row, EPISODE_JSON, where)
@@ -326,22 +330,73 @@ def load_run(run_dir: Path) -> dict[str, list[Columns]]:
     return out
 
 
+def method_name(label: str, mode: str, async_groups: int) -> str:
+    """One row of the table: ``HMASD sync``, ``HMASD async G=4``, ``flat MAPPO sync``."""
+    return f"{label} {mode}" + (f" G={async_groups}" if mode == "async" else "")
+
+
+def load_run_info(run_dir: Path, grid: dict[str, dict[str, str]]) -> Columns:
+    """The ``runs`` row of one run: grid metadata (family, label) and the hyperparameters
+    that tell methods apart, read from the run's resolved ``config.yaml``."""
+    from hmasd.config import from_dict, parse_yaml
+    from hmasd.errors import ConfigError
+
+    config, mode, seed = run_id(run_dir)
+    path = Path(run_dir) / "config.yaml"
+    try:
+        cfg = from_dict(parse_yaml(_read_text(path)))
+    except ConfigError as exc:
+        raise ExportError(f"{path}: not a valid run config ({exc})") from None
+    summary = _read_json(Path(run_dir) / "train_summary.json")
+    machine = summary.get("machine") if isinstance(summary.get("machine"), dict) else {}
+    meta = grid.get(config, {"family": config, "label": "HMASD"})
+    groups = cfg.train.async_groups if mode == "async" else 1
+    row = {
+        "family": meta["family"],
+        "label": meta["label"],
+        "method": method_name(meta["label"], mode, groups),
+        "async_groups": groups,
+        "n_team_skills": cfg.agent.n_team_skills,
+        "n_ind_skills": cfg.agent.n_ind_skills,
+        "lambda_D": cfg.agent.lambda_D,
+        "lambda_d": cfg.agent.lambda_d,
+        "user_obs": cfg.env.user_obs,
+        "eval_policy": cfg.train.eval_policy,
+        "total_env_steps": cfg.train.total_env_steps,
+        "cpu_model": str(machine.get("cpu_model", "unknown")),
+        "cpu_capability": str(machine.get("cpu_capability", "unknown")),
+        "torch_version": str(machine.get("torch_version", "unknown")),
+        "torch_threads": int(machine.get("torch_threads", 0)),
+    }
+    return _with_ids({k: [v] for k, v in row.items()}, {"config": config, "mode": mode,
+                                                          "seed": seed})
+
+
 def load_eval(path: Path) -> Columns:
+    """Rows of one eval JSON: every episode of each evaluated policy."""
     config, mode, seed, which = eval_id(path)
     data = _read_json(path)
-    _require(path, data, ("env_step", "policy_version"))
+    _require(path, data, ("env_step", "policy_version", "policies"))
     if isinstance(data.get("mode"), str) and data["mode"] != mode:
         raise ExportError(f"{path}: key 'mode' is {data['mode']!r} but the path says {mode!r}")
-    rows = _episode_rows(path, data)
-    n = len(rows["episode"])
-    meta = {
-        "which": which,
-        "checkpoint": str(data.get("checkpoint", "")),
-        "env_step": _number(path, data["env_step"], "env_step", integer=True),
-        "policy_version": _number(path, data["policy_version"], "policy_version", integer=True),
-    }
-    return _with_ids({**{k: [v] * n for k, v in meta.items()}, **rows},
-                     {"config": config, "mode": mode, "seed": seed})
+    policies = data["policies"]
+    if not isinstance(policies, dict) or not policies:
+        raise ExportError(f"{path}: 'policies' must map each policy to its summary")
+    chunks = []
+    for policy in sorted(policies):
+        rows = _episode_rows(path, policies[policy], where=f", policies.{policy}")
+        n = len(rows["episode"])
+        meta = {
+            "which": which,
+            "policy": policy,
+            "checkpoint": str(data.get("checkpoint", "")),
+            "env_step": _number(path, data["env_step"], "env_step", integer=True),
+            "policy_version": _number(path, data["policy_version"], "policy_version",
+                                      integer=True),
+        }
+        chunks.append({**{k: [v] * n for k, v in meta.items()}, **rows})
+    merged = {k: [v for c in chunks for v in c[k]] for k in chunks[0]}
+    return _with_ids(merged, {"config": config, "mode": mode, "seed": seed})
 
 
 def load_baseline(path: Path) -> Columns:
@@ -413,11 +468,15 @@ def consolidate(
     baseline_jsons: list[Path],
     benchmark_tsvs: list[Path],
     out_dir: Path,
+    grid: dict[str, dict[str, str]] | None = None,
 ) -> None:
     """Rebuild every dataset of ``analysis.schema.SCHEMAS`` under ``out_dir`` from the given
-    inputs (rows sorted by id, then export step, then file order)."""
+    inputs (rows sorted by id, then export step, then file order). ``grid``: family and
+    label of each named config (``{config: {"family": ..., "label": ...}}``; a config
+    missing there is its own family, labelled HMASD)."""
     chunks: dict[str, list[Columns]] = {name: [] for name in SCHEMAS}
     for run_dir in _unique(run_dirs, run_id, "run id"):
+        chunks["runs"].append(load_run_info(run_dir, grid or {}))
         for kind, parts in load_run(run_dir).items():
             chunks[kind] += parts
     chunks["eval"] = [load_eval(p) for p in _unique(eval_jsons, eval_id, "eval id")]

@@ -1,10 +1,14 @@
 """The paper's figures, from the consolidated Parquet datasets only.
 
 ``make_figures`` writes ``{name}.png`` (300 dpi) and ``{name}.pdf`` for every name of
-``FIGURES``. Curves are put on a common env-step grid per config (each run binned, gaps
-interpolated, see :func:`analysis.stats.run_curve`) before they are aggregated across
-seeds: the line is the IQM across seeds, the band its 95 % bootstrap CI (no band with one
-seed). A missing mode, config or dataset leaves an empty panel that says so, never a crash.
+``FIGURES``. Panels are config *families* (a config and its ablations, which play the same
+episodes), lines their *methods* (HMASD sync, HMASD async at each staleness level, flat
+MAPPO, ...), both taken from the ``runs`` dataset. Curves are put on a common env-step
+grid per family (each run binned, gaps interpolated, see :func:`analysis.stats.run_curve`):
+the line is the IQM across seeds, the band its 95 % bootstrap CI (seeded, so reruns are
+byte-identical; no band with one seed). The lag figure's regression band is seaborn's
+(``regplot``, seeded). A missing method, family or dataset leaves an empty panel that says
+so, never a crash.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -36,8 +41,8 @@ FIGURES = [
     "reward_components",
     "final_scores",
 ]
-MODES = ("sync", "async")
 BASELINES = ("random", "hover", "kmeans")
+RUN_KEYS = ["config", "mode", "seed"]
 GRID_POINTS = 50
 Data = dict[str, pd.DataFrame]
 
@@ -56,16 +61,27 @@ def _steps_fmt(x: float, _pos: int) -> str:
 STEPS = ticker.FuncFormatter(_steps_fmt)
 
 
-def configs_of(data: Data) -> list[str]:
-    names: set[str] = set()
+def families_of(data: Data) -> list[str]:
+    names: set[str] = set(data["baselines"]["config"])
     for key in ("episodes", "sync_metrics", "reward_components", "skill_usage", "eval"):
-        names |= set(data[key]["config"])
+        names |= set(data[key]["family"])
     return sorted(names)
 
 
-def modes_in(df: pd.DataFrame) -> list[str]:
-    present = set(df["mode"])
-    return [m for m in MODES if m in present] + sorted(present - set(MODES))
+def _method_key(df: pd.DataFrame) -> Callable[[str], tuple]:
+    """Table order of methods: HMASD-labelled first, sync before async, fewer groups
+    first, then by name."""
+    first = df.drop_duplicates("method").set_index("method")
+
+    def key(m: str) -> tuple:
+        row = first.loc[m]
+        return (row["label"] != "HMASD", row["mode"] != "sync", int(row["async_groups"]), m)
+
+    return key
+
+
+def methods_in(df: pd.DataFrame) -> list[str]:
+    return sorted(set(df["method"]), key=_method_key(df)) if len(df) else []
 
 
 def _grid(x: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -81,11 +97,16 @@ def seed_curves(df: pd.DataFrame, x: str, y: str, edges: np.ndarray) -> np.ndarr
 
 
 def band(ax: Axes, centres: np.ndarray, curves: np.ndarray, label: str, **kw: object) -> None:
-    """IQM across seeds, with a 95 % CI band when there are at least 2 seeds."""
+    """IQM across seeds (rows of ``curves``), with a 95 % CI band when there are at least
+    2 seeds. The band is our vectorised stratified bootstrap
+    (:func:`analysis.stats.curve_iqm_band`): seaborn's ``lineplot`` would draw the same
+    band, but calls a custom estimator once per resample and grid point, about 100x
+    slower for the IQM."""
+    line = {k: v for k, v in kw.items() if k in ("color", "linestyle")}
     mid, lo, hi = stats.curve_iqm_band(curves)
-    ax.plot(centres, mid, label=label, **kw)
+    ax.plot(centres, mid, label=label, **line)
     if len(curves) >= 2 and np.isfinite(lo).any():
-        ax.fill_between(centres, lo, hi, color=kw.get("color"), alpha=0.2, linewidth=0)
+        ax.fill_between(centres, lo, hi, color=line.get("color"), alpha=0.2, linewidth=0)
 
 
 def no_data(ax: Axes, what: str = "no data") -> None:
@@ -104,8 +125,8 @@ def _n_seeds(df: pd.DataFrame) -> int:
     return int(df["seed"].nunique())
 
 
-def _mode_label(mode: str, df: pd.DataFrame) -> str:
-    return f"{mode} (n={_n_seeds(df)})"
+def _method_label(method: str, df: pd.DataFrame) -> str:
+    return f"{method} (n={_n_seeds(df)})"
 
 
 def _steps_axis(ax: Axes) -> None:
@@ -140,39 +161,42 @@ def _empty_figure(what: str) -> Figure:
 
 def _curves_figure(data: Data, key: str, x: str, metrics: list[tuple[str, str]],
                    baselines: bool = False) -> Figure:
-    """Rows: metrics; columns: configs; lines: modes (IQM across seeds + CI band)."""
+    """Rows: metrics; columns: families; lines: methods (IQM across seeds + CI band)."""
     df = data[key]
-    configs = configs_of(data)
-    if not len(df) or not configs:
+    fams = families_of(data)
+    if not len(df) or not fams:
         return _empty_figure(f"no {key} data")
-    fig, axes = _panels(len(metrics), len(configs))
-    for j, config in enumerate(configs):
-        sub = df[df["config"] == config]
+    fig, axes = _panels(len(metrics), len(fams))
+    for j, fam in enumerate(fams):
+        sub = df[df["family"] == fam]
         for i, (col, ylabel) in enumerate(metrics):
             ax = axes[i, j]
             if not len(sub):
                 no_data(ax, f"no {key} data")
                 continue
             edges, centres = _grid(sub[x])
-            for mode in modes_in(sub):
-                runs = sub[sub["mode"] == mode]
-                band(ax, centres, seed_curves(runs, x, col, edges), _mode_label(mode, runs),
-                     **style.mode_style(mode))
+            methods = methods_in(sub)
+            for method in methods:
+                runs = sub[sub["method"] == method]
+                band(ax, centres, seed_curves(runs, x, col, edges),
+                     _method_label(method, runs), **style.method_style(method, methods))
             if baselines:
                 # Episode metrics and baseline columns share names, except the return.
                 base_col = "return" if col == "env_return" else col
-                _baseline_lines(ax, data["baselines"], config, base_col, horizontal=True)
+                _baseline_lines(ax, data["baselines"], fam, base_col, horizontal=True)
             ax.set_ylabel(ylabel)
             _steps_axis(ax)
             if i == 0:
-                ax.set_title(config)
+                ax.set_title(fam)
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
     _legend(fig, axes)
     return fig
 
 
-def _baseline_lines(ax: Axes, base: pd.DataFrame, config: str, col: str,
+def _baseline_lines(ax: Axes, base: pd.DataFrame, family: str, col: str,
                     horizontal: bool) -> None:
-    b = base[base["config"] == config]
+    b = base[base["config"] == family]
     for policy in [p for p in BASELINES if p in set(b["policy"])]:
         value = float(b.loc[b["policy"] == policy, col].mean())
         line = ax.axhline if horizontal else ax.axvline
@@ -182,7 +206,7 @@ def _baseline_lines(ax: Axes, base: pd.DataFrame, config: str, col: str,
 
 
 def learning_curves(data: Data) -> Figure:
-    """Episode return vs env steps, sync vs async, one panel per config."""
+    """Episode return vs env steps of every method, one panel per family."""
     return _curves_figure(data, "episodes", "env_step",
                           [("env_return", "episode return\n(team env reward)")],
                           baselines=True)
@@ -202,99 +226,109 @@ def sync_efficiency(data: Data) -> Figure:
     """Top: samples/s per update vs env steps. Bottom: collection vs update time per
     update (mean across seeds of each run's mean; error bar: std across seeds)."""
     sm = data["sync_metrics"]
-    configs = sorted(set(sm["config"]))
-    if not configs:
+    fams = sorted(set(sm["family"]))
+    if not fams:
         return _empty_figure("no sync_metrics data")
-    fig, axes = _panels(2, len(configs))
-    for j, config in enumerate(configs):
-        sub = sm[sm["config"] == config]
+    fig, axes = _panels(2, len(fams))
+    for j, fam in enumerate(fams):
+        sub = sm[sm["family"] == fam]
         ax = axes[0, j]
         edges, centres = _grid(sub["env_steps"])
-        modes = modes_in(sub)
-        for mode in modes:
-            runs = sub[sub["mode"] == mode]
+        methods = methods_in(sub)
+        for method in methods:
+            runs = sub[sub["method"] == method]
             band(ax, centres, seed_curves(runs, "env_steps", "sync_efficiency", edges),
-                 _mode_label(mode, runs), **style.mode_style(mode))
+                 _method_label(method, runs), **style.method_style(method, methods))
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
         ax.set_ylabel("sync efficiency\n(samples/s)")
-        ax.set_title(config)
+        ax.set_title(fam)
         _steps_axis(ax)
         ax = axes[1, j]
-        per_run = sub.groupby(["mode", "seed"])[["collection_time", "update_time"]].mean()
-        xs = np.arange(len(modes))
-        bottom = np.zeros(len(modes))
+        per_run = sub.groupby(["method", "seed"])[["collection_time", "update_time"]].mean()
+        xs = np.arange(len(methods))
+        bottom = np.zeros(len(methods))
         for col, colour, label in [
             ("collection_time", style.OKABE_ITO["sky_blue"], "collection"),
             ("update_time", style.OKABE_ITO["orange"], "update"),
         ]:
-            g = per_run[col].groupby(level="mode")
-            mean = g.mean().reindex(modes).to_numpy()
-            std = g.std(ddof=1).reindex(modes).fillna(0.0).to_numpy()
+            g = per_run[col].groupby(level="method")
+            mean = g.mean().reindex(methods).to_numpy()
+            std = g.std(ddof=1).reindex(methods).fillna(0.0).to_numpy()
             ax.bar(xs, mean, 0.6, bottom=bottom, color=colour, label=f"{label} time",
                    yerr=std, capsize=3, error_kw={"elinewidth": 0.8})
             bottom = bottom + mean
-        ax.set_xticks(xs, modes)
-        ax.set_xlim(-0.7, len(modes) - 0.3)
+        ax.set_xticks(xs, [m.replace(" ", "\n", 1) for m in methods])
+        ax.set_xlim(-0.7, len(methods) - 0.3)
         ax.set_ylabel("time per update (s)")
         ax.grid(axis="x", visible=False)
     _legend(fig, axes)
     return fig
 
 
-def policy_lag(data: Data) -> Figure:
-    """Histograms of the per-update mean and max policy lag (versions), per mode."""
+def _final_scores(data: Data) -> pd.DataFrame:
+    """One row per run: family, method, the final checkpoint's mean eval return under the
+    headline policy, and the run's mean policy lag (mean over updates)."""
+    ev = data["eval"]
+    ev = ev[(ev["which"] == "final") & (ev["policy"] == ev["eval_policy"])]
+    ret = ev.groupby(RUN_KEYS)["return"].mean().rename("final_return")
     sm = data["sync_metrics"]
-    configs = sorted(set(sm["config"]))
-    if not configs:
-        return _empty_figure("no sync_metrics data")
-    fig, axes = _panels(2, len(configs))
-    for j, config in enumerate(configs):
-        sub = sm[sm["config"] == config]
-        top = max(1.0, float(np.nanmax(sub[["mean_lag", "max_lag"]].to_numpy())))
-        # Bins centred on multiples of their width: a strictly on-policy schedule is one
-        # bar centred on 0.
-        width = 1.0 if top > 3 else 0.25
-        edges = np.arange(-width / 2, np.ceil(top) + width, width)
-        for i, (col, label) in enumerate([("mean_lag", "mean policy lag per update"),
-                                           ("max_lag", "max policy lag per update")]):
-            ax = axes[i, j]
-            for mode in modes_in(sub):
-                runs = sub[sub["mode"] == mode]
-                v = runs[col].to_numpy(np.float64)
-                v = v[np.isfinite(v)]
-                if not v.size:
-                    continue
-                stale = runs["stale_fraction"].mean()
-                ms = style.mode_style(mode)
-                ax.hist(v, bins=edges, weights=np.full(v.size, 1.0 / v.size),
-                        histtype="stepfilled", alpha=0.35, color=ms["color"])
-                ax.hist(v, bins=edges, weights=np.full(v.size, 1.0 / v.size), histtype="step",
-                        linewidth=1.4, label=f"{mode} (stale {stale:.2f}, n={_n_seeds(runs)})",
-                        **ms)
-            ax.set_xlabel(f"{label} (versions)")
-            ax.set_ylabel("fraction of updates")
-            ax.set_ylim(0, 1.05)
-            if i == 0:
-                ax.set_title(config)
+    lag = sm.groupby(RUN_KEYS)["mean_lag"].mean().rename("mean_lag")
+    runs = data["runs"].set_index(RUN_KEYS)[["family", "method", "label", "async_groups"]]
+    return runs.join(ret, how="inner").join(lag, how="left").reset_index()
+
+
+def policy_lag(data: Data) -> Figure:
+    """Final return (headline policy) against mean policy lag, one point per run, per
+    family; a least-squares line with a seeded 95 % bootstrap band over the runs of the
+    family's main label (HMASD: sync and every async level); baselines as references."""
+    runs = _final_scores(data)
+    runs = runs[np.isfinite(runs["mean_lag"])]
+    fams = sorted(set(runs["family"]))
+    if not fams:
+        return _empty_figure("no eval and lag data")
+    fig, axes = _panels(1, len(fams))
+    for j, fam in enumerate(fams):
+        ax = axes[0, j]
+        sub = runs[runs["family"] == fam]
+        methods = methods_in(sub)
+        main = sub[sub["label"] == sub.drop_duplicates("method").set_index("method").loc[
+            methods[0], "label"]]
+        if main["mean_lag"].nunique() > 1:
+            sns.regplot(data=main, x="mean_lag", y="final_return", ax=ax, scatter=False,
+                        ci=95, n_boot=stats.N_BOOT, seed=stats.SEED, truncate=True,
+                        color=style.OKABE_ITO["black"],
+                        line_kws={"linewidth": 1.0, "label": "least squares (95% CI)"})
+        for method in methods:
+            pts = sub[sub["method"] == method]
+            ms = style.method_style(method, methods)
+            ax.scatter(pts["mean_lag"], pts["final_return"], s=18, color=ms["color"],
+                       marker=ms["marker"], label=_method_label(method, pts), zorder=3)
+        _baseline_lines(ax, data["baselines"], fam, "return", horizontal=True)
+        ax.set_xlabel("mean policy lag (versions)")
+        ax.set_ylabel("final eval return")
+        ax.set_title(fam)
     _legend(fig, axes)
     return fig
 
 
 def skill_usage(data: Data) -> Figure:
     """Team-skill share vs env steps (mean across seeds), with the normalised entropy of
-    the team-skill counts; rows: modes, columns: configs."""
+    the team-skill counts; rows: methods with more than one team skill, columns: families."""
     su = data["skill_usage"]
     team = su[su["kind"] == "team"]
+    team = team[team.groupby(["config"])["skill"].transform("max") > 0]
     if not len(team):
         return _empty_figure("no skill_usage data")
-    configs, modes = sorted(set(team["config"])), modes_in(team)
-    fig, axes = _panels(len(modes), len(configs))
+    fams, methods = sorted(set(team["family"])), methods_in(team)
+    fig, axes = _panels(len(methods), len(fams))
     skills = sorted(set(team["skill"]))
-    for j, config in enumerate(configs):
-        for i, mode in enumerate(modes):
+    for j, fam in enumerate(fams):
+        for i, method in enumerate(methods):
             ax = axes[i, j]
-            runs = team[(team["config"] == config) & (team["mode"] == mode)]
+            runs = team[(team["family"] == fam) & (team["method"] == method)]
             if not len(runs):
-                no_data(ax, f"no {mode} run")
+                no_data(ax, f"no {method} run")
                 continue
             counts = runs.pivot_table(index=["seed", "export_step"], columns="skill",
                                       values="count", aggfunc="sum").reindex(columns=skills)
@@ -310,7 +344,7 @@ def skill_usage(data: Data) -> Figure:
                     label="diversity (norm. entropy)")
             ax.set_ylim(0, 1)
             ax.set_ylabel("team-skill share")
-            ax.set_title(f"{config}: {mode} (n={_n_seeds(runs)})")
+            ax.set_title(f"{fam}: {method} (n={_n_seeds(runs)})")
             _steps_axis(ax)
     _legend(fig, axes)
     return fig
@@ -318,63 +352,64 @@ def skill_usage(data: Data) -> Figure:
 
 def reward_components(data: Data) -> Figure:
     """Mean per-step env, team-discriminator and individual-discriminator reward terms per
-    update vs env steps (IQM across seeds + CI); rows: modes, columns: configs."""
+    update vs env steps (IQM across seeds + CI); rows: methods, columns: families."""
     rc = data["reward_components"]
     if not len(rc):
         return _empty_figure("no reward_components data")
-    configs, modes = sorted(set(rc["config"])), modes_in(rc)
-    fig, axes = _panels(len(modes), len(configs))
-    for j, config in enumerate(configs):
-        sub = rc[rc["config"] == config]
+    fams, methods = sorted(set(rc["family"])), methods_in(rc)
+    fig, axes = _panels(len(methods), len(fams))
+    for j, fam in enumerate(fams):
+        sub = rc[rc["family"] == fam]
         edges, centres = _grid(sub["env_steps"])
-        for i, mode in enumerate(modes):
+        for i, method in enumerate(methods):
             ax = axes[i, j]
-            runs = sub[sub["mode"] == mode]
+            runs = sub[sub["method"] == method]
             if not len(runs):
-                no_data(ax, f"no {mode} run")
+                no_data(ax, f"no {method} run")
                 continue
             for col, colour in style.COMPONENT_COLOR.items():
                 band(ax, centres, seed_curves(runs, "env_steps", col, edges),
                      style.COMPONENT_LABEL[col], color=colour)
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
             ax.axhline(0.0, color="0.5", linewidth=0.6)
             ax.set_ylabel("reward per step")
-            ax.set_title(f"{config}: {mode} (n={_n_seeds(runs)})")
+            ax.set_title(f"{fam}: {method} (n={_n_seeds(runs)})")
             _steps_axis(ax)
     _legend(fig, axes)
     return fig
 
 
 def final_scores(data: Data) -> Figure:
-    """Final-checkpoint eval return per config x mode: IQM with 95 % bootstrap CI and each
-    seed's score; baseline policies as vertical reference lines."""
-    ev = data["eval"]
-    ev = ev[ev["which"] == "final"]
+    """Final-checkpoint eval return (headline policy) per family x method: IQM with 95 %
+    bootstrap CI and each seed's score; baseline policies as vertical reference lines."""
+    runs = _final_scores(data)
     base = data["baselines"]
-    configs = sorted(set(ev["config"]) | set(base["config"]))
-    if not configs:
+    fams = sorted(set(runs["family"]) | set(base["config"]))
+    if not fams:
         return _empty_figure("no eval data")
-    fig, axes = _panels(1, len(configs))
-    for j, config in enumerate(configs):
+    fig, axes = _panels(1, len(fams))
+    for j, fam in enumerate(fams):
         ax = axes[0, j]
-        scores = ev[ev["config"] == config].groupby(["mode", "seed"])["return"].mean()
-        modes = [m for m in MODES if m in scores.index.get_level_values("mode")]
-        for k, mode in enumerate(modes):
-            x = scores.loc[mode].to_numpy()
+        sub = runs[runs["family"] == fam]
+        methods = methods_in(sub)
+        for k, method in enumerate(methods):
+            x = sub.loc[sub["method"] == method, "final_return"].to_numpy()
             point, lo, hi = stats.iqm_ci(x)
-            ms = style.mode_style(mode)
-            y = len(modes) - 1 - k
-            ax.errorbar([point], [y], xerr=[[point - lo], [hi - point]], fmt=style.MODE_MARKER[
-                mode], color=ms["color"], capsize=4, markersize=6,
-                label=f"{mode} IQM, 95% CI (n={x.size})")
+            ms = style.method_style(method, methods)
+            y = len(methods) - 1 - k
+            ax.errorbar([point], [y], xerr=[[point - lo], [hi - point]], fmt=ms["marker"],
+                        color=ms["color"], capsize=4, markersize=6,
+                        label=f"{method} IQM, 95% CI (n={x.size})")
             ax.scatter(x, np.full(x.size, y - 0.18), s=10, color=ms["color"], alpha=0.6,
-                       linewidths=0, label=f"{mode} seeds")
-        _baseline_lines(ax, base, config, "return", horizontal=False)
-        ax.set_yticks(range(len(modes)), list(reversed(modes)))
-        ax.set_ylim(-0.6, max(len(modes), 1) - 0.4)
+                       linewidths=0, label=f"{method} seeds")
+        _baseline_lines(ax, base, fam, "return", horizontal=False)
+        ax.set_yticks(range(len(methods)), list(reversed(methods)))
+        ax.set_ylim(-0.6, max(len(methods), 1) - 0.4)
         ax.set_xlabel("final eval return (team env reward)")
-        ax.set_title(config)
+        ax.set_title(fam)
         ax.grid(axis="y", visible=False)
-        if not modes:
+        if not methods:
             ax.text(0.5, 0.5, "no eval of a trained run", transform=ax.transAxes,
                     ha="center", va="center", color="0.4")
     _legend(fig, axes, order=lambda lab: 0 if "IQM" in lab else 1 if "seeds" in lab else 2)
@@ -394,9 +429,16 @@ assert list(BUILDERS) == FIGURES
 
 
 def load(consolidated_dir: Path) -> Data:
-    names = ["episodes", "sync_metrics", "reward_components", "skill_usage", "eval",
-             "baselines"]
-    return {n: read(consolidated_dir, n).to_pandas() for n in names}
+    """The datasets the figures read, each run's rows joined with its family, method and
+    headline policy from ``runs``."""
+    names = ["episodes", "sync_metrics", "reward_components", "skill_usage", "eval"]
+    runs = read(consolidated_dir, "runs").to_pandas()
+    meta = runs[[*RUN_KEYS, "family", "method", "label", "async_groups", "eval_policy"]]
+    data = {n: read(consolidated_dir, n).to_pandas().merge(meta, on=RUN_KEYS, how="inner")
+            for n in names}
+    data["runs"] = runs
+    data["baselines"] = read(consolidated_dir, "baselines").to_pandas()
+    return data
 
 
 def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:

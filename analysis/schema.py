@@ -110,6 +110,26 @@ def _cols(spec: dict[str, tuple[pa.DataType, str]], nullable: bool = False) -> l
 
 
 SCHEMAS: dict[str, pa.Schema] = {
+    "runs": pa.schema(
+        [
+            *RUN_ID,
+            _field("family", STR, "config family: the root of the config's base chain"),
+            _field("label", STR, "method label of the config (HMASD, flat MAPPO, ...)"),
+            _field("method", STR, "label, mode and (async) groups: one table row"),
+            _field("async_groups", I64, "train.async_groups (1 for sync runs)"),
+            _field("n_team_skills", I64, "agent.n_team_skills"),
+            _field("n_ind_skills", I64, "agent.n_ind_skills"),
+            _field("lambda_D", F64, "agent.lambda_D"),
+            _field("lambda_d", F64, "agent.lambda_d"),
+            _field("user_obs", STR, "env.user_obs"),
+            _field("eval_policy", STR, "train.eval_policy: the headline evaluation policy"),
+            _field("total_env_steps", I64, "train.total_env_steps"),
+            _field("cpu_model", STR, "CPU the run trained on (train_summary.json machine)"),
+            _field("cpu_capability", STR, "torch's CPU kernel level (AVX2, AVX512, ...)"),
+            _field("torch_version", STR, "torch version of the run"),
+            _field("torch_threads", I64, "torch intra-op threads of the run"),
+        ]
+    ),
     "episodes": pa.schema([*RUN_ID, EXPORT_STEP, *_cols(EPISODE_CSV)]),
     "sync_metrics": pa.schema([*RUN_ID, EXPORT_STEP, *_cols(SYNC_CSV)]),
     "reward_components": pa.schema([*RUN_ID, EXPORT_STEP, *_cols(REWARD_CSV)]),
@@ -132,6 +152,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             *RUN_ID,
             _field("which", STR, "checkpoint evaluated: final or best"),
+            _field("policy", STR, "evaluated policy: deterministic or stochastic"),
             _field("checkpoint", STR, "checkpoint path"),
             _field("env_step", I64, "env steps of the checkpoint"),
             _field("policy_version", I64, "policy version of the checkpoint"),

@@ -224,3 +224,68 @@ def curve_variability(
     means = bin_curve(x, values, edges)
     tail = means[(edges[:-1] >= (1 - frac) * end - 1e-9 * end) & np.isfinite(means)]
     return float(tail.std(ddof=1)) if tail.size >= 2 else math.nan
+
+
+def mean_ci(
+    x: ArrayLike, n_boot: int = N_BOOT, conf: float = CONF, seed: int = SEED
+) -> tuple[float, float, float]:
+    """Mean of ``x`` with its bootstrap CI: ``(mean, low, high)``."""
+    return stratified_bootstrap_ci([x], _mean_rows, n_boot, conf, seed)
+
+
+def paired_difference(
+    x: ArrayLike, y: ArrayLike, n_boot: int = N_BOOT, conf: float = CONF, seed: int = SEED
+) -> tuple[float, float, float, float]:
+    """Paired comparison of ``x`` and ``y`` (the same units, e.g. the same evaluation
+    episodes under two policies): the mean difference ``x - y`` with a bootstrap CI over
+    pairs, and the two-sided Wilcoxon signed-rank p-value. ``(diff, low, high, p)``; NaN
+    below 2 pairs; p is 1 when every difference is 0."""
+    a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired samples differ in shape: {a.shape} vs {b.shape}")
+    d = a - b
+    if d.size < 2:
+        return math.nan, math.nan, math.nan, math.nan
+    point, lo, hi = mean_ci(d, n_boot, conf, seed)
+    if not np.any(d != 0):
+        return point, lo, hi, 1.0
+    p = float(sps.wilcoxon(d, alternative="two-sided").pvalue)
+    return point, lo, hi, p
+
+
+def ratio_ci(
+    x: ArrayLike, ref: ArrayLike, n_boot: int = N_BOOT, conf: float = CONF, seed: int = SEED
+) -> tuple[float, float, float]:
+    """``mean(x) / mean(ref)`` with a CI that resamples both independently (e.g. a trained
+    policy's coverage over seeds against a baseline's over episodes)."""
+    a, b = np.asarray(x, np.float64), np.asarray(ref, np.float64)
+    if a.size == 0 or b.size == 0 or b.mean() == 0:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    num = _resample(rng, a, n_boot).mean(axis=1)
+    den = _resample(rng, b, n_boot).mean(axis=1)
+    return (float(a.mean() / b.mean()), *_interval(num / den, conf))
+
+
+def slope_ci(x: ArrayLike, y: ArrayLike, conf: float = CONF) -> tuple[float, float, float, float]:
+    """Least-squares slope of ``y`` on ``x`` with its t-interval, and Spearman's rank
+    correlation p-value (two-sided): ``(slope, low, high, p)``. E.g. final return per
+    version of policy lag, one point per run. NaN below 3 points or with constant x."""
+    a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if a.size < 3 or np.ptp(a) == 0:
+        return math.nan, math.nan, math.nan, math.nan
+    res = sps.linregress(a, b)
+    half = float(sps.t.ppf(0.5 + conf / 2, a.size - 2)) * float(res.stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant y: NaN p
+        p = float(sps.spearmanr(a, b).pvalue)
+    return float(res.slope), float(res.slope) - half, float(res.slope) + half, p
+
+
+def verdict(claimed_sign: int, estimate: float, p: float, n: int, alpha: float = 0.05) -> str:
+    """Verdict on a claim that a difference has sign ``claimed_sign`` (+1 / -1), from its
+    estimate and a two-sided p-value: ``holds`` (significant, claimed sign), ``refuted``
+    (significant, other sign) or ``not resolved at N=n``."""
+    if not (math.isfinite(estimate) and math.isfinite(p)) or p >= alpha or estimate == 0:
+        return f"not resolved at N={n}"
+    return "holds" if math.copysign(1, estimate) == claimed_sign else "refuted"

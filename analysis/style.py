@@ -73,3 +73,18 @@ def rc() -> dict[str, Any]:
 def mode_style(mode: str) -> dict[str, Any]:
     return {"color": MODE_COLOR.get(mode, OKABE_ITO["black"]),
             "linestyle": MODE_LINESTYLE.get(mode, "-")}
+
+
+MODE_DASHES = {"sync": "-", "async": "--"}
+METHOD_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def method_style(method: str, methods: list[str]) -> dict[str, Any]:
+    """Colour, line style and marker of ``method`` among the ``methods`` of one panel, in
+    table order: the i-th method takes the i-th colour of :data:`CYCLE`; async methods
+    are dashed (greyscale-safe)."""
+    i = methods.index(method) if method in methods else len(methods)
+    dashed = " async" in method
+    return {"color": CYCLE[i % len(CYCLE)], "linestyle": MODE_DASHES["async" if dashed
+                                                                     else "sync"],
+            "marker": METHOD_MARKERS[i % len(METHOD_MARKERS)]}

@@ -14,6 +14,15 @@ from analysis.schema import EPISODE_CSV, REWARD_CSV, SYNC_CSV
 
 CONFIGS = ("base_station", "cooperative_network")
 MODES = ("sync", "async")
+# Ablations of the first config (name -> (modes, agent / train overrides, label)).
+VARIANTS = {
+    "base_station_flat": (
+        ("sync",),
+        {"agent": {"n_team_skills": 1, "n_ind_skills": 1, "lambda_D": 0.0, "lambda_d": 0.0}},
+        "flat MAPPO",
+    ),
+    "base_station_async8": (("async",), {"train": {"async_groups": 8}}, "HMASD"),
+}
 POLICIES = ("random", "hover", "kmeans")
 N_AGENTS, N_TEAM, N_IND = 3, 3, 3
 EXPORT_INTERVAL = 2048
@@ -33,9 +42,10 @@ class Tree:
     baseline_jsons: list[Path] = field(default_factory=list)
     benchmark_tsvs: list[Path] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
+    grid: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def inputs(self) -> dict[str, list[Path]]:
-        return {"run_dirs": self.run_dirs, "eval_jsons": self.eval_jsons,
+    def inputs(self) -> dict[str, object]:
+        return {"grid": self.grid, "run_dirs": self.run_dirs, "eval_jsons": self.eval_jsons,
                 "baseline_jsons": self.baseline_jsons, "benchmark_tsvs": self.benchmark_tsvs}
 
     def count(self, name: str, n: int) -> None:
@@ -60,14 +70,27 @@ def write_json(path: Path, data: object) -> None:
 
 
 def _level(config: str, mode: str) -> float:
-    return (10.0 if config == CONFIGS[0] else 6.0) + (1.0 if mode == "sync" else 0.0)
+    family = config if config in CONFIGS else CONFIGS[0]
+    base = (10.0 if family == CONFIGS[0] else 6.0) + (1.0 if mode == "sync" else 0.0)
+    return base - (2.0 if config.endswith("flat") else 0.0) - (0.5 if "8" in config else 0.0)
+
+
+def _write_config(run: Path, config: str) -> None:
+    from hmasd.config import dump, load
+
+    overrides = VARIANTS[config][1] if config in VARIANTS else {}
+    preset = "cooperative_network" if config == "cooperative_network" else "default"
+    dump(load(preset, overrides), run / "config.yaml")
 
 
 def write_run(tree: Tree, config: str, mode: str, seed: int, extra_column: bool = False) -> None:
     """One run dir with N_EXPORTS step files of each kind, its eval JSONs and benchmarks."""
-    rng = np.random.default_rng([CONFIGS.index(config), MODES.index(mode), seed])
+    names = (*CONFIGS, *VARIANTS)
+    rng = np.random.default_rng([names.index(config), MODES.index(mode), seed])
     run = tree.root / "runs" / config / mode / f"seed{seed}"
     paper = run / "paper_data"
+    _write_config(run, config)
+    tree.count("runs", 1)
     episode, version, t0 = 0, 0, 0.0
     for k in range(1, N_EXPORTS + 1):
         step = k * EXPORT_INTERVAL
@@ -125,18 +148,24 @@ def write_run(tree: Tree, config: str, mode: str, seed: int, extra_column: bool 
         })
         tree.count("skill_usage", N_TEAM + N_AGENTS * N_IND)
     write_json(paper / "sync_training_summary.json", {"mode": mode, "total_env_steps": step})
-    write_json(run / "train_summary.json", {"env_steps": step})
+    write_json(run / "train_summary.json", {"env_steps": step, "machine": {
+        "cpu_model": "Test CPU", "cpu_capability": "AVX2", "torch_version": "2.13.0",
+        "torch_threads": 1}})
     tree.run_dirs.append(run)
     prefix = "hmasd_sync_enhanced_tracking" if mode == "sync" else "hmasd_async_tracking"
     for which in ("final", "best"):
-        data = _episodes_json(rng, _level(config, mode), EVAL_EPISODES)
+        # The deterministic policy a little better than the sampled one.
+        policies = {
+            "deterministic": _episodes_json(rng, _level(config, mode) + 0.5, EVAL_EPISODES),
+            "stochastic": _episodes_json(rng, _level(config, mode), EVAL_EPISODES),
+        }
         data = {"checkpoint": str(run / "models" / f"{prefix}_{which}.pt"), "config_name": config,
                 "mode": mode, "seed": seed, "env_step": step, "policy_version": version,
-                **data}
+                "episodes": EVAL_EPISODES, "headline": "deterministic", "policies": policies}
         path = run / "eval" / f"{which}.json"
         write_json(path, data)
         tree.eval_jsons.append(path)
-        tree.count("eval", EVAL_EPISODES)
+        tree.count("eval", 2 * EVAL_EPISODES)
     bench = tree.root / "benchmarks"
     _bench(tree, bench / "train" / config / mode / f"seed{seed}.tsv", rng, 120.0)
     for which in ("final", "best"):
@@ -173,12 +202,19 @@ def write_baseline(tree: Tree, config: str, policy: str) -> None:
     tree.count("baselines", 6)
 
 
-def make_tree(root: Path, configs=CONFIGS, modes=MODES, seeds=(0, 1)) -> Tree:
+def make_tree(root: Path, configs=CONFIGS, modes=MODES, seeds=(0, 1), variants=True) -> Tree:
     tree = Tree(root)
     for c in configs:
+        tree.grid[c] = {"family": c, "label": "HMASD"}
         for m in modes:
             for s in seeds:
                 write_run(tree, c, m, s, extra_column=(s == 0 and m == "sync"))
         for p in POLICIES:
             write_baseline(tree, c, p)
+    if variants and CONFIGS[0] in configs:
+        for name, (vmodes, _, label) in VARIANTS.items():
+            tree.grid[name] = {"family": CONFIGS[0], "label": label}
+            for m in [m for m in vmodes if m in modes]:
+                for s in seeds:
+                    write_run(tree, name, m, s)
     return tree

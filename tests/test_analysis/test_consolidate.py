@@ -15,7 +15,7 @@ from analysis.consolidate import consolidate
 from analysis.schema import SCHEMAS, read
 from hmasd.errors import ExportError
 
-from .fixtures import CONFIGS, MODES, Tree, write_run
+from .fixtures import CONFIGS, MODES, VARIANTS, Tree, write_run
 
 RUN_DATASETS = ("episodes", "sync_metrics", "reward_components", "skill_usage", "eval",
                 "benchmarks")
@@ -40,7 +40,9 @@ def test_every_dataset_is_written_with_its_schema(tree: Tree, tmp_path: Path) ->
         ids = ["config", "policy"] if name == "baselines" else ["config", "mode", "seed"]
         df = table.to_pandas()
         assert set(ids) <= set(df.columns)
-        assert set(df["config"]) == set(CONFIGS)
+        # Baselines once per family; runs of every config (the variants too).
+        names = set(CONFIGS) if name == "baselines" else {*CONFIGS, *VARIANTS}
+        assert set(df["config"]) == names
         if "mode" in ids:
             assert set(df["mode"]) == set(MODES)
             assert set(df["seed"]) == {0, 1}
@@ -175,9 +177,24 @@ def test_eval_row_missing_a_key(tree: Tree, tmp_path: Path) -> None:
 
     path = tree.eval_jsons[3]
     data = json.loads(path.read_text())
-    del data["per_episode"][2]["coverage"]
+    del data["policies"]["stochastic"]["per_episode"][2]["coverage"]
     path.write_text(json.dumps(data))
-    _expect_error(tree, tmp_path, path, "per_episode row 2", "coverage")
+    _expect_error(tree, tmp_path, path, "policies.stochastic, per_episode row 2", "coverage")
+
+
+def test_eval_rows_carry_each_policy_and_runs_carry_the_method(tree: Tree, tmp_path: Path) -> None:
+    _run(tree, tmp_path / "c")
+    ev = read(tmp_path / "c", "eval").to_pandas()
+    assert set(ev["policy"]) == {"deterministic", "stochastic"}
+    per = ev.groupby(["config", "mode", "seed", "which", "policy"]).size()
+    assert set(per) == {4}
+    runs = read(tmp_path / "c", "runs").to_pandas().set_index(["config", "mode", "seed"])
+    assert runs.loc[("base_station", "async", 0), "method"] == "HMASD async G=4"
+    assert runs.loc[("base_station_async8", "async", 0), "method"] == "HMASD async G=8"
+    assert runs.loc[("base_station_flat", "sync", 0), "method"] == "flat MAPPO sync"
+    assert runs.loc[("base_station_flat", "sync", 0), "n_team_skills"] == 1
+    assert set(runs.loc[runs["label"] == "flat MAPPO", "family"]) == {"base_station"}
+    assert runs.loc[("cooperative_network", "sync", 1), "family"] == "cooperative_network"
 
 
 def test_bad_input_leaves_previous_outputs_intact(tree: Tree, tmp_path: Path) -> None:

@@ -101,3 +101,33 @@ def test_curve_band_needs_two_runs() -> None:
     np.testing.assert_array_equal(np.stack(a), np.stack(b))
     np.testing.assert_allclose(a[0], [2.0, 3.0])
     assert (a[1] <= a[0]).all() and (a[0] <= a[2]).all()
+
+
+def test_paired_difference_known_values() -> None:
+    x = np.array([3.0, 5.0, 4.0, 6.0, 7.0])
+    y = np.array([1.0, 2.0, 2.0, 3.0, 3.0])
+    diff, lo, hi, p = stats.paired_difference(x, y)
+    assert diff == pytest.approx(2.8)
+    assert lo <= diff <= hi
+    # Every difference positive, n = 5: the exact two-sided Wilcoxon p is 2 / 2^5.
+    assert p == pytest.approx(2 / 32)
+    assert stats.paired_difference(x, x)[3] == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        stats.paired_difference(x, y[:3])
+
+
+def test_ratio_and_slope_known_values() -> None:
+    ratio, lo, hi = stats.ratio_ci([0.8, 0.8, 0.8], [1.0, 1.0])
+    assert (ratio, lo, hi) == pytest.approx((0.8, 0.8, 0.8))
+    slope, lo, hi, p = stats.slope_ci([0, 1, 2, 3], [10.0, 8.0, 6.0, 4.0])
+    assert slope == pytest.approx(-2.0) and lo == pytest.approx(-2.0)
+    assert p == pytest.approx(0.0, abs=1e-9)
+    assert all(math.isnan(v) for v in stats.slope_ci([1, 1, 1], [1, 2, 3]))
+
+
+def test_verdict_rules() -> None:
+    assert stats.verdict(+1, 2.0, 0.01, 5) == "holds"
+    assert stats.verdict(+1, -2.0, 0.01, 5) == "refuted"
+    assert stats.verdict(-1, -2.0, 0.01, 5) == "holds"
+    assert stats.verdict(+1, 2.0, 0.2, 5) == "not resolved at N=5"
+    assert stats.verdict(+1, math.nan, math.nan, 2) == "not resolved at N=2"

@@ -1,4 +1,5 @@
-"""The sync-vs-async table: three formats, expected rows, identical bytes on rerun."""
+"""The study's tables: formats, expected rows and comparisons, verdicts, identical bytes on
+rerun."""
 
 from __future__ import annotations
 
@@ -12,16 +13,28 @@ import pytest
 
 from analysis import stats
 from analysis.consolidate import consolidate
-from analysis.tables import COST_HEADER, CSV_COLUMNS, PERF_HEADER, make_tables
+from analysis.tables import (
+    CLAIMS_HEADER,
+    COST_HEADER,
+    CSV_COLUMNS,
+    PERF_HEADER,
+    SECTIONS,
+    make_tables,
+)
 
-from .fixtures import CONFIGS, MODES, POLICIES, make_tree
+from .fixtures import CONFIGS, POLICIES, make_tree
+
+FILES = ["sync_vs_async.csv", "sync_vs_async.md", "sync_vs_async.tex", "readme_summary.md"]
+METHODS = {
+    CONFIGS[0]: ["HMASD sync", "HMASD async G=4", "HMASD async G=8", "flat MAPPO sync"],
+    CONFIGS[1]: ["HMASD sync", "HMASD async G=4"],
+}
 
 
 @pytest.fixture(scope="module")
 def tables(consolidated: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("tables")
-    paths = make_tables(consolidated, out)
-    return {p.suffix[1:]: p for p in paths}
+    return {p.name: p for p in make_tables(consolidated, out)}
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
@@ -29,38 +42,76 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def test_three_formats_written(tables: dict[str, Path]) -> None:
-    assert sorted(tables) == ["csv", "md", "tex"]
-    assert all(p.name.startswith("sync_vs_async.") and p.stat().st_size for p in
-               tables.values())
+def test_four_files_written(tables: dict[str, Path]) -> None:
+    assert sorted(tables) == sorted(FILES)
+    assert all(p.stat().st_size for p in tables.values())
 
 
-def test_csv_has_a_row_per_config_mode_and_baseline(tables: dict[str, Path]) -> None:
-    rows = _csv_rows(tables["csv"])
+def test_csv_has_a_row_per_method_and_baseline(tables: dict[str, Path]) -> None:
+    rows = _csv_rows(tables["sync_vs_async.csv"])
     assert list(rows[0]) == CSV_COLUMNS
-    perf = {(r["config"], r["method"]) for r in rows if r["section"] == "performance"}
-    assert perf == {(c, m) for c in CONFIGS for m in (*MODES, *POLICIES)}
-    cost = {(r["config"], r["method"]) for r in rows if r["section"] == "cost"}
-    assert cost == {(c, m) for c in CONFIGS for m in MODES}
+    perf = {(r["family"], r["method"]) for r in rows if r["section"] == "performance"}
+    assert perf == {(f, m) for f, ms in METHODS.items() for m in (*ms, *POLICIES)}
+    cost = {(r["family"], r["method"]) for r in rows if r["section"] == "cost"}
+    assert cost == {(f, m) for f, ms in METHODS.items() for m in ms}
     metrics = {r["metric"] for r in rows if r["section"] == "cost"}
     assert metrics == {"env_steps_per_s", "sync_efficiency", "train_wall_time_s",
                        "peak_rss_mb", "stale_fraction", "mean_lag", "max_lag"}
-    cmp_ = {(r["config"], r["estimator"]) for r in rows if r["section"] == "comparison"}
-    for c in CONFIGS:
-        assert {(c, e) for e in ("poi", "welch_p", "mannwhitney_p")} <= cmp_
-    assert ("all", "poi") in cmp_
+    both = {(r["family"], r["method"], r["policy"]) for r in rows if r["section"] == "policies"}
+    assert both == {(f, m, p) for f, ms in METHODS.items() for m in ms
+                    for p in ("deterministic", "stochastic")}
+
+
+def test_comparisons_cover_every_method_and_baseline(tables: dict[str, Path]) -> None:
+    rows = [r for r in _csv_rows(tables["sync_vs_async.csv"]) if r["section"] == "comparison"]
+    got = {(r["family"], r["method"], r["estimator"]) for r in rows}
+    for fam, methods in METHODS.items():
+        for other in methods[1:]:
+            for est in ("poi", "welch_p", "mannwhitney_p"):
+                assert (fam, f"HMASD sync > {other}", est) in got
+        for policy in POLICIES:
+            for est in ("paired_diff", "wilcoxon_p"):
+                assert (fam, f"HMASD sync - {policy} (paired episodes)", est) in got
+        assert (fam, "HMASD sync / kmeans", "ratio") in got
+        assert (fam, "final return vs mean policy lag", "slope") in got
+    # Paired comparisons use the shared evaluation episodes.
+    paired = [r for r in rows if r["estimator"] == "paired_diff"]
+    assert {r["n_of"] for r in paired} == {"episodes"}
+    assert {r["n"] for r in paired} == {"4"}
+
+
+def test_claims_are_checked_with_a_verdict(tables: dict[str, Path]) -> None:
+    rows = [r for r in _csv_rows(tables["sync_vs_async.csv"]) if r["section"] == "claims"]
+    verdicts = {(r["family"], r["metric"]): r["verdict"] for r in rows
+                if r["estimator"] == "verdict"}
+    for fam in CONFIGS:
+        assert {m for f, m in verdicts if f == fam} == {
+            "stale_fraction", "curve_variability", "peak_rss_mb", "env_steps_per_s",
+            "final_return"}
+        # Sync has no stale sample in any update, the fixture's async has some.
+        assert verdicts[(fam, "stale_fraction")] == "holds"
+        for v in verdicts.values():
+            assert v in ("holds", "refuted") or re.fullmatch(r"not resolved at N=\d+", v)
+    md = tables["sync_vs_async.md"].read_text()
+    assert "| " + " | ".join(CLAIMS_HEADER) + " |" in md
+    assert md.index("## The original's claims") < md.index("## Performance")
 
 
 def test_csv_numbers_match_the_raw_evals(consolidated: Path, tables: dict[str, Path]) -> None:
-    # 3 seeds of (CONFIGS[0], sync): final score = mean eval return per seed.
+    # 3 seeds of (CONFIGS[0], sync): final score = mean eval return of the headline policy.
     runs = consolidated.parent / "runs"
-    scores = []
+    scores, sampled = [], []
     for p in sorted(runs.glob(f"{CONFIGS[0]}/sync/seed*/eval/final.json")):
-        scores.append(np.mean([e["return"] for e in json.loads(p.read_text())["per_episode"]]))
+        data = json.loads(p.read_text())
+        assert data["headline"] == "deterministic"
+        scores.append(np.mean([e["return"] for e in data["policies"]["deterministic"][
+            "per_episode"]]))
+        sampled.append(np.mean([e["return"] for e in data["policies"]["stochastic"][
+            "per_episode"]]))
     assert len(scores) == 3
-    rows = {(r["section"], r["config"], r["method"], r["metric"], r["estimator"]): r
-            for r in _csv_rows(tables["csv"])}
-    key = ("performance", CONFIGS[0], "sync", "final_return")
+    rows = {(r["section"], r["family"], r["method"], r["policy"], r["metric"],
+             r["estimator"]): r for r in _csv_rows(tables["sync_vs_async.csv"])}
+    key = ("performance", CONFIGS[0], "HMASD sync", "", "final_return")
     assert float(rows[(*key, "mean")]["value"]) == pytest.approx(np.mean(scores))
     assert float(rows[(*key, "std")]["value"]) == pytest.approx(np.std(scores, ddof=1))
     iqm = rows[(*key, "iqm")]
@@ -68,20 +119,46 @@ def test_csv_numbers_match_the_raw_evals(consolidated: Path, tables: dict[str, P
     assert (float(iqm["value"]), float(iqm["low"]), float(iqm["high"])) == pytest.approx(
         (point, lo, hi))
     assert iqm["n"] == "3" and iqm["n_of"] == "seeds"
-    stale = rows[("cost", CONFIGS[0], "sync", "stale_fraction", "mean")]
+    sto = rows[("policies", CONFIGS[0], "HMASD sync", "stochastic", "final_return", "mean")]
+    assert float(sto["value"]) == pytest.approx(np.mean(sampled))
+    stale = rows[("cost", CONFIGS[0], "HMASD sync", "", "stale_fraction", "mean")]
     assert float(stale["value"]) == 0.0
-    assert float(rows[("cost", CONFIGS[0], "async", "max_lag", "max")]["value"]) >= 1
+    assert float(rows[("cost", CONFIGS[0], "HMASD async G=4", "", "max_lag", "max")][
+        "value"]) >= 1
+
+
+def test_paired_baseline_comparison_matches_a_hand_computation(
+    consolidated: Path, tables: dict[str, Path]
+) -> None:
+    runs = consolidated.parent / "runs"
+    per_seed = [
+        [e["return"] for e in json.loads(p.read_text())["policies"]["deterministic"][
+            "per_episode"]]
+        for p in sorted(runs.glob(f"{CONFIGS[0]}/sync/seed*/eval/final.json"))
+    ]
+    mine = np.mean(per_seed, axis=0)
+    hover = [e["return"] for e in json.loads(
+        (consolidated.parent / "baselines" / CONFIGS[0] / "hover.json").read_text())[
+        "per_episode"]][: mine.size]
+    diff, lo, hi, p = stats.paired_difference(mine, hover)
+    rows = {(r["method"], r["metric"], r["estimator"]): r
+            for r in _csv_rows(tables["sync_vs_async.csv"])
+            if r["section"] == "comparison" and r["family"] == CONFIGS[0]}
+    key = ("HMASD sync - hover (paired episodes)", "final_return")
+    assert float(rows[(*key, "paired_diff")]["value"]) == pytest.approx(diff)
+    assert float(rows[(*key, "wilcoxon_p")]["value"]) == pytest.approx(p)
 
 
 def test_markdown_and_latex_tables(tables: dict[str, Path]) -> None:
-    md = tables["md"].read_text()
-    for header in ("| " + " | ".join(PERF_HEADER) + " |", "| " + " | ".join(COST_HEADER) + " |"):
-        assert header in md
-    for c in CONFIGS:
-        for m in (*MODES, *POLICIES):
-            assert re.search(rf"^\| {c} \| {m} \|", md, re.M), (c, m)
-    tex = tables["tex"].read_text()
-    assert tex.count(r"\toprule") == 3 and tex.count(r"\bottomrule") == 3
+    md = tables["sync_vs_async.md"].read_text()
+    for header in (PERF_HEADER, COST_HEADER):
+        assert "| " + " | ".join(header) + " |" in md
+    for fam, methods in METHODS.items():
+        for m in (*methods, *POLICIES):
+            assert re.search(rf"^\| {fam} \| {re.escape(m)} \|", md, re.M), (fam, m)
+    assert "Headline evaluation policy: deterministic" in md
+    tex = tables["sync_vs_async.tex"].read_text()
+    assert tex.count(r"\toprule") == len(SECTIONS) == tex.count(r"\bottomrule")
     bare = tex.replace(r"\{", "").replace(r"\}", "")
     assert bare.count("{") == bare.count("}")
     # Every body row has as many cells as its header.
@@ -93,25 +170,32 @@ def test_markdown_and_latex_tables(tables: dict[str, Path]) -> None:
     assert "base\\_station" in tex and "±" not in tex
 
 
+def test_readme_summary_names_the_machine(tables: dict[str, Path]) -> None:
+    text = tables["readme_summary.md"].read_text()
+    assert "Trained on: Test CPU (AVX2), torch 2.13.0, 1 thread(s)." in text
+    assert re.search(rf"^\| {CONFIGS[0]} \| HMASD sync \| 3 \| [\d.]+ \[", text, re.M)
+
+
 def test_rerun_gives_identical_bytes(consolidated: Path, tables: dict[str, Path],
                                      tmp_path: Path) -> None:
-    again = {p.suffix[1:]: p for p in make_tables(consolidated, tmp_path)}
-    for ext, path in tables.items():
-        assert again[ext].read_bytes() == path.read_bytes(), ext
+    again = {p.name: p for p in make_tables(consolidated, tmp_path)}
+    for name, path in tables.items():
+        assert again[name].read_bytes() == path.read_bytes(), name
 
 
 def test_single_mode_single_seed_degrades(tmp_path: Path) -> None:
-    tree = make_tree(tmp_path / "results", configs=CONFIGS[:1], modes=("sync",), seeds=(0,))
+    tree = make_tree(tmp_path / "results", configs=CONFIGS[:1], modes=("sync",), seeds=(0,),
+                     variants=False)
     consolidate(**tree.inputs(), out_dir=tmp_path / "c")
-    paths = make_tables(tmp_path / "c", tmp_path / "t")
-    md = Path(paths[1]).read_text()
-    assert "needs both modes" in md
-    assert re.search(rf"^\| {CONFIGS[0]} \| sync \| 1 \|", md, re.M)
+    paths = {p.name: p for p in make_tables(tmp_path / "c", tmp_path / "t")}
+    md = paths["sync_vs_async.md"].read_text()
+    assert re.search(rf"^\| {CONFIGS[0]} \| HMASD sync \| 1 \|", md, re.M)
+    claims = md.split("## The original's claims, checked")[1].split("##")[0]
+    assert "(no data)" in claims
 
 
 def test_empty_datasets_still_give_tables(tmp_path: Path) -> None:
     consolidate([], [], [], [], tmp_path / "c")
     paths = make_tables(tmp_path / "c", tmp_path / "t")
-    assert [p.name for p in paths] == ["sync_vs_async.csv", "sync_vs_async.md",
-                                       "sync_vs_async.tex"]
+    assert [p.name for p in paths] == FILES
     assert _csv_rows(paths[0]) == []

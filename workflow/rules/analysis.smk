@@ -11,6 +11,8 @@ rule consolidate:
         code=analysis_code("consolidate"),
     output:
         consolidated_files(),
+    params:
+        grid=grid_param(),
     log:
         "results/logs/consolidate/consolidate.log",
     conda:

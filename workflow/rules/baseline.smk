@@ -1,5 +1,6 @@
 rule baseline:
-    """A non-learning policy (random, hover, kmeans) on one config's env, for scale."""
+    """A non-learning policy (random, hover, kmeans) on one config family's evaluation
+    episodes, for scale and paired comparisons."""
     input:
         config="results/configs/{config}.yaml",
         code=hmasd_code(),
@@ -15,8 +16,9 @@ rule baseline:
         runtime=rule_resources("baseline")["runtime"],
         gpu=rule_resources("baseline")["gpu"],
     params:
-        episodes=config["baselines"]["episodes"],
-        seed=config["baselines"]["seed"],
+        # The evaluation episodes: baselines and trained agents play the same ones.
+        episodes=config["evaluate"]["episodes"],
+        seed=config["evaluate"]["seed"],
         log_level=config["log_level"],
     shell:
         HMASD + " baseline --policy {wildcards.policy} --config {input.config}"

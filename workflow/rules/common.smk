@@ -8,8 +8,9 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from hmasd.config import PRESET_DIR, load as load_hmasd_config
+from hmasd.config import PRESET_DIR
 from hmasd.errors import ConfigError
+from hmasd.grid import resolve_all
 
 # --------------------------------------------------------------------------------------
 # Config validation: first, before anything reads the config.
@@ -39,10 +40,10 @@ def _grid_files() -> str:
     return ", ".join(str(f) for f in files)
 
 
-def validate_config(cfg: dict) -> None:
-    """Schema check (fills defaults), then each named config through hmasd.config.load, so
-    range errors (e.g. batch_size not a multiple of num_envs) also stop the DAG up front.
-    """
+def validate_config(cfg: dict) -> dict:
+    """Schema check (fills defaults), then every named config resolved and loaded through
+    hmasd.grid / hmasd.config, so range errors (e.g. a rollout that would cut skill windows)
+    and bad bases stop the DAG up front. Returns the resolved named configs."""
     try:
         # validate() resolves the schema path relative to this file.
         validate(cfg, schema="../schemas/config.schema.yaml")
@@ -54,21 +55,10 @@ def validate_config(cfg: dict) -> None:
         raise WorkflowError(
             f"invalid config ({_grid_files()}): {_one_line_error(cause)}"
         ) from None
-    for name, named in cfg["configs"].items():
-        try:
-            load_hmasd_config(named["preset"], overrides_of(cfg, name))
-        except ConfigError as exc:
-            raise WorkflowError(
-                f"invalid config ({_grid_files()}) 'configs.{name}': {exc}"
-            ) from None
-
-
-def overrides_of(cfg: dict, name: str) -> dict:
-    """The overrides of named config ``name`` with the grid-wide ``device`` filled in
-    (a config's own ``train.device`` wins)."""
-    overrides = json.loads(json.dumps(cfg["configs"][name]["overrides"]))
-    overrides.setdefault("train", {}).setdefault("device", cfg["device"])
-    return overrides
+    try:
+        return resolve_all(cfg)
+    except ConfigError as exc:
+        raise WorkflowError(f"invalid config ({_grid_files()}) {exc}") from None
 
 
 # A --configfile is a whole grid (config/smoke.yaml, config/paper.yaml): it replaces
@@ -78,7 +68,7 @@ if workflow.config_settings.configfiles:
     config.clear()
     config.update(json.loads(json.dumps(workflow.config_settings.overwrite_config)))
 
-validate_config(config)
+NAMED = validate_config(config)
 
 
 # --------------------------------------------------------------------------------------
@@ -104,6 +94,7 @@ FIGURES = [
     "final_scores",
 ]
 CONSOLIDATED = [
+    "runs",
     "episodes",
     "sync_metrics",
     "reward_components",
@@ -140,15 +131,22 @@ def eval_model(wildcards) -> str:
 
 
 def preset_file(wildcards) -> str:
-    return str(
-        _rel(PRESET_DIR / f"{config['configs'][wildcards.config]['preset']}.yaml")
-    )
+    return str(_rel(PRESET_DIR / f"{NAMED[wildcards.config].preset}.yaml"))
 
 
 def overrides_param(wildcards) -> str:
-    """Canonical JSON of one config's overrides: a Snakemake ``params`` value, so that
-    editing one config reruns only that config's jobs (params rerun trigger)."""
-    return json.dumps(overrides_of(config, wildcards.config), sort_keys=True)
+    """Canonical JSON of one config's resolved overrides (defaults, base chain, own): a
+    Snakemake ``params`` value, so that editing one config reruns only its jobs (and its
+    variants'), and editing ``defaults`` reruns every config."""
+    return json.dumps(NAMED[wildcards.config].overrides, sort_keys=True)
+
+
+def grid_param() -> str:
+    """Family and label of every named config, for the analysis (canonical JSON)."""
+    return json.dumps(
+        {n: {"family": c.family, "label": c.label} for n, c in NAMED.items()},
+        sort_keys=True,
+    )
 
 
 def rule_resources(rule_name: str) -> dict:
@@ -192,47 +190,43 @@ def analysis_code(rule_name: str) -> list[str]:
 # Targets
 
 
+def runs() -> list[tuple[str, str, int]]:
+    """Every (config, mode, seed) the grid trains: each config in its own modes."""
+    return [
+        (name, mode, seed)
+        for name in CONFIG_NAMES
+        for mode in NAMED[name].modes
+        for seed in config["seeds"]
+    ]
+
+
 def train_summaries() -> list[str]:
-    return expand(
-        "results/runs/{config}/{mode}/seed{seed}/train_summary.json",
-        config=CONFIG_NAMES,
-        mode=config["modes"],
-        seed=config["seeds"],
-    )
+    return [f"{run_dir(c, m, s)}/train_summary.json" for c, m, s in runs()]
 
 
 def eval_jsons() -> list[str]:
-    return expand(
-        "results/runs/{config}/{mode}/seed{seed}/eval/{which}.json",
-        config=CONFIG_NAMES,
-        mode=config["modes"],
-        seed=config["seeds"],
-        which=WHICH,
-    )
+    return [f"{run_dir(c, m, s)}/eval/{w}.json" for c, m, s in runs() for w in WHICH]
+
+
+FAMILIES = sorted({c.family for c in NAMED.values()})
 
 
 def baseline_jsons() -> list[str]:
+    """Baselines once per family: its variants play the same episodes."""
     return expand(
         "results/baselines/{config}/{policy}.json",
-        config=CONFIG_NAMES,
+        config=FAMILIES,
         policy=config["baselines"]["policies"],
     )
 
 
 def benchmark_tsvs() -> list[str]:
-    train = expand(
-        "results/benchmarks/train/{config}/{mode}/seed{seed}.tsv",
-        config=CONFIG_NAMES,
-        mode=config["modes"],
-        seed=config["seeds"],
-    )
-    evaluate = expand(
-        "results/benchmarks/evaluate/{config}/{mode}/seed{seed}_{which}.tsv",
-        config=CONFIG_NAMES,
-        mode=config["modes"],
-        seed=config["seeds"],
-        which=WHICH,
-    )
+    train = [f"results/benchmarks/train/{c}/{m}/seed{s}.tsv" for c, m, s in runs()]
+    evaluate = [
+        f"results/benchmarks/evaluate/{c}/{m}/seed{s}_{w}.tsv"
+        for c, m, s in runs()
+        for w in WHICH
+    ]
     return train + evaluate
 
 

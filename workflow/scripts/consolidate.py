@@ -13,9 +13,12 @@ def main(smk: Any) -> int:
 
 
 def run(smk: Any) -> int:
+    import json
+
     from analysis.consolidate import consolidate
 
     consolidate(
+        grid=json.loads(smk.params.grid),
         run_dirs=[Path(p).parent for p in smk.input.summaries],
         eval_jsons=[Path(p) for p in smk.input.evals],
         baseline_jsons=[Path(p) for p in smk.input.baselines],
