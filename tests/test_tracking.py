@@ -387,8 +387,9 @@ def test_memory_stays_bounded_over_many_exports(tmp_path: Path) -> None:
         drive(tr, u, u + 1)
         pending = tr.pending_rows()
         assert all(v == 0 for v in pending.values()), (u, pending)
-        assert not tr._step_rows and not tr._trace_rows and not tr._episodes.chunks
-        assert all(len(h.points) <= h.cap for h in tr.histories.values())
+        assert not tr.detail_rows.steps and not tr.detail_rows.decisions
+        assert not tr.episode_rows.chunks
+        assert all(len(h.points) <= h.cap for h in tr.progress.series.values())
     # Before an export, at most one interval's rows are held.
     tr = make(tmp_path / "b", dataclasses.replace(c, export_interval=10**9))
     drive(tr, 0, 1)
@@ -411,13 +412,14 @@ def test_resume_continues_counting_and_exports_like_an_uninterrupted_run(
     drive(b, 0, 3)  # checkpoint after update 3 (env step 96), mid export interval
     torch.save(b.state_dict(), tmp_path / "tracker.pt")
     drive(b, 3, 4)  # the killed job ran on past the checkpoint...
-    b._writer.flush()  # ...and its events reached the disk
+    b.tb.flush()  # ...and its events reached the disk
     del b
 
     state = torch.load(tmp_path / "tracker.pt", weights_only=True)
     c = make(part, cfg(detailed_logging=True), start_step=96)
     c.load_state_dict(state)
-    assert c.updates == 3 and c.episodes_completed == 4 and c.last_export_step == 64
+    assert c.update_stats.updates == 3 and c.episodes.completed == 4
+    assert c.last_export_step == 64
     end_c = drive(c, 3, 6)
     c.close({"env_steps": end_c})
 
