@@ -337,6 +337,19 @@ def test_skill_usage_counts_and_diversity(tmp_path: Path) -> None:
     assert summary["skill_switches_total"] == 4
 
 
+def test_summary_file_holds_each_key_once_with_the_callers_values(tmp_path: Path) -> None:
+    tr = make(tmp_path, cfg(tensorboard=False))
+    end = drive(tr, 0, 3)  # evaluations at update 2 only
+    own = tr.summary()
+    assert own["updates"] == 3 and own["env_steps"] == end
+    assert own["final_eval"] == {"mean_reward": 112.0, "std_reward": 3.0}
+    tr.close({"seed": 7, "mean_lag": 0.25, "updates": 3})
+    out = json.loads((tmp_path / "paper_data" / "sync_training_summary.json").read_text())
+    assert list(out)[:3] == ["seed", "mean_lag", "updates"]  # the caller's summary first
+    assert out["mean_lag"] == 0.25 and own["mean_lag"] == 0.0  # the caller's value is kept
+    assert set(out) == set(own) | {"seed"}  # no nested copy, no second name
+
+
 def test_progress_figure_is_a_png(tmp_path: Path) -> None:
     tr = make(tmp_path, cfg(progress_figure=True))
     drive(tr, 0, 2)

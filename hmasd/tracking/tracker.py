@@ -295,33 +295,39 @@ class Tracker:
 
     # ------------------------------------------------------------------ end
     def summary(self) -> dict[str, Any]:
-        """The tracker's own totals over the run."""
-        u = self.update_stats.summary()
+        """The tracker's own totals over the run.
+
+        Quantities the trainer's run summary also reports carry the trainer's names
+        (``env_steps``, ``updates``, ``mean_lag``, ``final_eval``, ...), so that
+        ``sync_training_summary.json``, which merges the two, holds each quantity once.
+        """
         return {
             "mode": self.mode,
-            "final_env_step": self.env_step,
-            "episodes_completed": self.episodes.completed,
-            "total_updates": u["total_updates"],
-            "final_policy_version": u["final_policy_version"],
+            "env_steps": self.env_step,
+            **self.update_stats.summary(),
+            **self.episodes.summary(),
             "skill_switches_total": self.skills.switches_total(),
-            "best_episode_reward": self.episodes.summary()["best_episode_reward"],
-            "mean_recent_reward": self.episodes.summary()["mean_recent_reward"],
-            **{k: v for k, v in u.items() if k not in ("total_updates", "final_policy_version")},
-            "last_eval_mean_reward": None if self.last_eval is None else self.last_eval[0],
-            "last_eval_std_reward": None if self.last_eval is None else self.last_eval[1],
+            "final_eval": None if self.last_eval is None
+            else {"mean_reward": self.last_eval[0], "std_reward": self.last_eval[1]},
         }
 
     def close(self, summary: Mapping[str, Any] | None = None) -> None:
         """Export rows still pending (as ``*_step_{last env step}``), write
-        ``sync_training_summary.json`` (``summary`` plus the tracker's totals under
-        ``tracker``, and at top level where ``summary`` lacks the key), close TensorBoard."""
+        ``sync_training_summary.json`` and close TensorBoard.
+
+        The summary file holds ``summary`` (the caller's run summary) followed by the keys of
+        :meth:`summary` that it lacks; where both name a quantity, the caller's value is
+        kept (the two are equal: the trainer counts the same updates and evaluations).
+        """
         if self._closed:
             return
         self._closed = True
         if self.env_step > self.last_export_step:
             self._export(self.env_step)
         if self.cfg.export:
-            own = self.summary()
-            out = {**own, **dict(summary or {}), "tracker": own}
-            atomic_write_json(self.paper_dir / "sync_training_summary.json", jsonable(out))
+            given = dict(summary or {})
+            own = {k: v for k, v in self.summary().items() if k not in given}
+            atomic_write_json(
+                self.paper_dir / "sync_training_summary.json", jsonable({**given, **own})
+            )
         self.tb.close()

@@ -117,17 +117,18 @@ class UpdateStats:
         return out
 
     def summary(self) -> dict[str, Any]:
-        """Means over all updates (None before the first)."""
+        """Counters and means over all updates (None before the first), named as the
+        trainer's ``train_summary.json`` names them."""
         t, n, any_ = self.totals, max(self.updates, 1), self.updates > 0
         return {
-            "total_updates": self.updates,
-            "final_policy_version": self.policy_version,
+            "updates": self.updates,
+            "policy_version": self.policy_version,
             "mean_sync_efficiency": t["eff"] / t["eff_n"] if t["eff_n"] else None,
-            "mean_collection_time": t["collect"] / n if any_ else None,
-            "mean_update_time": t["update"] / n if any_ else None,
+            "mean_collection_time_s": t["collect"] / n if any_ else None,
+            "mean_update_time_s": t["update"] / n if any_ else None,
             "mean_stale_fraction": t["stale"] / n if any_ else None,
-            "mean_policy_lag": t["lag"] / n if any_ else None,
-            "max_policy_lag": t["max_lag"] if any_ else None,
+            "mean_lag": t["lag"] / n if any_ else None,
+            "max_lag": t["max_lag"] if any_ else None,
         }
 
     def state_dict(self) -> dict[str, Any]:
