@@ -13,11 +13,9 @@ from typing import Any
 import numpy as np
 
 from hmasd.io import atomic_path
-from hmasd.palette import COMPONENT_COLOR, OKABE_ITO
+from hmasd.palette import COMPONENT_COLOR, CYCLE, OKABE_ITO
 
 BLUE, VERMILLION = OKABE_ITO["blue"], OKABE_ITO["vermillion"]
-_STACK = tuple(OKABE_ITO[k] for k in ("blue", "orange", "green", "vermillion", "purple",
-                                      "sky_blue", "yellow", "black"))
 RUNNING_MEAN = 10
 """Points in the running mean drawn over the episode rewards."""
 
@@ -106,7 +104,8 @@ def render_progress(path: Path, hist: Mapping[str, np.ndarray], title: str = "")
     ax.set_title("Team skill usage")
     if len(team):
         n_z = team.shape[1] - 1
-        colours = [_STACK[i % len(_STACK)] for i in range(n_z)]
+        # As in the paper's skill-usage figure: team skill i has colour CYCLE[i] in both.
+        colours = [CYCLE[i % len(CYCLE)] for i in range(n_z)]
         ax.stackplot(team[:, 0], team[:, 1:].T, labels=[f"Z={i}" for i in range(n_z)],
                      colors=colours, alpha=0.85)
         # Headroom above the stack keeps the legend off the data.
