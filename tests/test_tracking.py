@@ -454,6 +454,30 @@ def test_resume_continues_counting_and_exports_like_an_uninterrupted_run(
     assert [s for s, _ in data["Training/Episode_Reward"]] == [64, 128, 192]
 
 
+# The flat layout checkpoints hold (each part of the tracker contributes its own keys): a
+# renamed or colliding key would make the checkpoints of earlier runs unloadable.
+STATE_KEYS = {
+    "env_step", "last_export_step", "last_eval",  # tracker
+    "episodes_completed", "recent_returns", "best_return",  # episode statistics
+    "updates", "policy_version", "recent_eff", "recent_collect", "recent_update",
+    "last_update_at", "totals",  # update statistics
+    "cum_team", "cum_ind", "cum_switches", "team_recent", "team_interval", "ind_interval",
+    "switch_interval",  # skill counts
+    "reward_sum", "reward_n",  # reward means
+    "histories",  # progress figure
+    "episodes", "sync", "rewards", "step_rows", "trace_rows",  # pending export rows
+}
+
+
+def test_state_dict_keeps_the_checkpoint_layout(tmp_path: Path) -> None:
+    tr = make(tmp_path, cfg(tensorboard=False, detailed_logging=True))
+    drive(tr, 0, 1)
+    state = tr.state_dict()
+    assert set(state) == STATE_KEYS
+    assert set(state["histories"]) == {"episode", "components", "sync", "team"}
+    assert list(state["sync"]) == list(SYNC_COLUMNS)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_tensors_export_like_cpu(tmp_path: Path) -> None:
     """Device accumulators: CUDA inputs give the CPU run's exports; a CPU-saved state
