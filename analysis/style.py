@@ -8,28 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-# Okabe & Ito (2008), "Color Universal Design".
-OKABE_ITO = {
-    "black": "#000000",
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "purple": "#CC79A7",
-}
-CYCLE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky_blue",
-                                "yellow", "black")]
+# The colours are the package's (the training progress figure uses them too); re-exported
+# here so that figures.py takes every style choice from this module.
+from hmasd.palette import COMPONENT_COLOR as COMPONENT_COLOR
+from hmasd.palette import CYCLE as CYCLE
+from hmasd.palette import OKABE_ITO as OKABE_ITO
+
 MODE_COLOR = {"sync": OKABE_ITO["blue"], "async": OKABE_ITO["vermillion"]}
 MODE_LINESTYLE = {"sync": "-", "async": "--"}
 MODE_MARKER = {"sync": "o", "async": "s"}
 BASELINE_COLOR = {"random": "#7F7F7F", "hover": OKABE_ITO["green"],
                   "kmeans": OKABE_ITO["purple"]}
 BASELINE_LINESTYLE = {"random": ":", "hover": "-.", "kmeans": (0, (5, 1.5, 1, 1.5))}
-COMPONENT_COLOR = {"env_component": OKABE_ITO["blue"],
-                   "team_disc_component": OKABE_ITO["orange"],
-                   "ind_disc_component": OKABE_ITO["green"]}
 COMPONENT_LABEL = {"env_component": r"env ($\lambda_e r$)",
                    "team_disc_component": r"team disc. ($\lambda_D \log q_D$)",
                    "ind_disc_component": r"ind. disc. ($\lambda_d \log q_d$)"}

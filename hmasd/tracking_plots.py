@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 
 from hmasd.io import atomic_path
+from hmasd.palette import COMPONENT_COLOR, CYCLE, OKABE_ITO
 
-# Okabe-Ito: readable for the common colour-vision deficiencies.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-           "#000000")
+BLUE, VERMILLION = OKABE_ITO["blue"], OKABE_ITO["vermillion"]
 RUNNING_MEAN = 10
 """Points in the running mean drawn over the episode rewards."""
 
@@ -59,8 +58,9 @@ def render_progress(path: Path, hist: Mapping[str, np.ndarray], title: str = "")
     ax = axes[0, 0]
     ax.set_title("Episode reward")
     if len(ep):
-        ax.plot(ep[:, 0], ep[:, 1], color=PALETTE[5], alpha=0.5, lw=1, label="episode return")
-        ax.plot(ep[:, 0], running_mean(ep[:, 1]), color=PALETTE[0], lw=2,
+        ax.plot(ep[:, 0], ep[:, 1], color=OKABE_ITO["sky_blue"], alpha=0.5, lw=1,
+                label="episode return")
+        ax.plot(ep[:, 0], running_mean(ep[:, 1]), color=BLUE, lw=2,
                 label=f"running mean ({RUNNING_MEAN})")
         ax.legend(loc="best", fontsize=9)
     else:
@@ -70,8 +70,9 @@ def render_progress(path: Path, hist: Mapping[str, np.ndarray], title: str = "")
     ax = axes[0, 1]
     ax.set_title("Reward components (per transition)")
     if len(comp):
+        colours = (*COMPONENT_COLOR.values(), VERMILLION)  # env, team, ind, then the total
         for j, (name, colour) in enumerate(
-            zip(("env", "team disc", "ind disc", "total"), PALETTE[:4], strict=True), start=1
+            zip(("env", "team disc", "ind disc", "total"), colours, strict=True), start=1
         ):
             ax.plot(comp[:, 0], comp[:, j], color=colour, lw=1.5, label=name)
         ax.axhline(0.0, color="grey", lw=0.5)
@@ -83,8 +84,8 @@ def render_progress(path: Path, hist: Mapping[str, np.ndarray], title: str = "")
     ax = axes[0, 2]
     ax.set_title("Sync efficiency per update")
     if len(sync):
-        ax.plot(sync[:, 0], sync[:, 1], color=PALETTE[2], lw=1.5, marker="." if len(sync) < 50
-                else None)
+        ax.plot(sync[:, 0], sync[:, 1], color=OKABE_ITO["green"], lw=1.5,
+                marker="." if len(sync) < 50 else None)
     else:
         _empty(ax, "updates")
     ax.set_ylabel("samples / s")
@@ -92,8 +93,8 @@ def render_progress(path: Path, hist: Mapping[str, np.ndarray], title: str = "")
     ax = axes[1, 0]
     ax.set_title("Collection vs update time")
     if len(sync):
-        ax.plot(sync[:, 0], sync[:, 2], color=PALETTE[0], lw=1.5, label="collection")
-        ax.plot(sync[:, 0], sync[:, 3], color=PALETTE[3], lw=1.5, label="update")
+        ax.plot(sync[:, 0], sync[:, 2], color=BLUE, lw=1.5, label="collection")
+        ax.plot(sync[:, 0], sync[:, 3], color=VERMILLION, lw=1.5, label="update")
         ax.legend(loc="best", fontsize=9)
     else:
         _empty(ax, "updates")
@@ -103,7 +104,8 @@ def render_progress(path: Path, hist: Mapping[str, np.ndarray], title: str = "")
     ax.set_title("Team skill usage")
     if len(team):
         n_z = team.shape[1] - 1
-        colours = [PALETTE[i % len(PALETTE)] for i in range(n_z)]
+        # As in the paper's skill-usage figure: team skill i has colour CYCLE[i] in both.
+        colours = [CYCLE[i % len(CYCLE)] for i in range(n_z)]
         ax.stackplot(team[:, 0], team[:, 1:].T, labels=[f"Z={i}" for i in range(n_z)],
                      colors=colours, alpha=0.85)
         # Headroom above the stack keeps the legend off the data.
@@ -117,10 +119,10 @@ def render_progress(path: Path, hist: Mapping[str, np.ndarray], title: str = "")
     ax = axes[1, 2]
     ax.set_title("Stale samples and policy lag")
     if len(sync):
-        ax.plot(sync[:, 0], sync[:, 4], color=PALETTE[3], lw=1.5, label="stale fraction")
+        ax.plot(sync[:, 0], sync[:, 4], color=VERMILLION, lw=1.5, label="stale fraction")
         ax.set_ylim(-0.02, 1.02)
         ax2 = ax.twinx()
-        ax2.plot(sync[:, 0], sync[:, 5], color=PALETTE[0], lw=1.5, ls="--", label="mean lag")
+        ax2.plot(sync[:, 0], sync[:, 5], color=BLUE, lw=1.5, ls="--", label="mean lag")
         ax2.set_ylabel("policy versions")
         ax2.set_ylim(bottom=0)
         lines = ax.get_lines() + ax2.get_lines()

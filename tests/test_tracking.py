@@ -337,6 +337,19 @@ def test_skill_usage_counts_and_diversity(tmp_path: Path) -> None:
     assert summary["skill_switches_total"] == 4
 
 
+def test_summary_file_holds_each_key_once_with_the_callers_values(tmp_path: Path) -> None:
+    tr = make(tmp_path, cfg(tensorboard=False))
+    end = drive(tr, 0, 3)  # evaluations at update 2 only
+    own = tr.summary()
+    assert own["updates"] == 3 and own["env_steps"] == end
+    assert own["final_eval"] == {"mean_reward": 112.0, "std_reward": 3.0}
+    tr.close({"seed": 7, "mean_lag": 0.25, "updates": 3})
+    out = json.loads((tmp_path / "paper_data" / "sync_training_summary.json").read_text())
+    assert list(out)[:3] == ["seed", "mean_lag", "updates"]  # the caller's summary first
+    assert out["mean_lag"] == 0.25 and own["mean_lag"] == 0.0  # the caller's value is kept
+    assert set(out) == set(own) | {"seed"}  # no nested copy, no second name
+
+
 def test_progress_figure_is_a_png(tmp_path: Path) -> None:
     tr = make(tmp_path, cfg(progress_figure=True))
     drive(tr, 0, 2)
@@ -387,8 +400,9 @@ def test_memory_stays_bounded_over_many_exports(tmp_path: Path) -> None:
         drive(tr, u, u + 1)
         pending = tr.pending_rows()
         assert all(v == 0 for v in pending.values()), (u, pending)
-        assert not tr._step_rows and not tr._trace_rows and not tr._episodes.chunks
-        assert all(len(h.points) <= h.cap for h in tr.histories.values())
+        assert not tr.detail_rows.steps and not tr.detail_rows.decisions
+        assert not tr.episode_rows.chunks
+        assert all(len(h.points) <= h.cap for h in tr.progress.series.values())
     # Before an export, at most one interval's rows are held.
     tr = make(tmp_path / "b", dataclasses.replace(c, export_interval=10**9))
     drive(tr, 0, 1)
@@ -411,13 +425,14 @@ def test_resume_continues_counting_and_exports_like_an_uninterrupted_run(
     drive(b, 0, 3)  # checkpoint after update 3 (env step 96), mid export interval
     torch.save(b.state_dict(), tmp_path / "tracker.pt")
     drive(b, 3, 4)  # the killed job ran on past the checkpoint...
-    b._writer.flush()  # ...and its events reached the disk
+    b.tb.flush()  # ...and its events reached the disk
     del b
 
     state = torch.load(tmp_path / "tracker.pt", weights_only=True)
     c = make(part, cfg(detailed_logging=True), start_step=96)
     c.load_state_dict(state)
-    assert c.updates == 3 and c.episodes_completed == 4 and c.last_export_step == 64
+    assert c.update_stats.updates == 3 and c.episodes.completed == 4
+    assert c.last_export_step == 64
     end_c = drive(c, 3, 6)
     c.close({"env_steps": end_c})
 
@@ -437,6 +452,30 @@ def test_resume_continues_counting_and_exports_like_an_uninterrupted_run(
         ((u + 1) * STEPS_PER_UPDATE, float(u + 1)) for u in range(6)
     ]
     assert [s for s, _ in data["Training/Episode_Reward"]] == [64, 128, 192]
+
+
+# The flat layout checkpoints hold (each part of the tracker contributes its own keys): a
+# renamed or colliding key would make the checkpoints of earlier runs unloadable.
+STATE_KEYS = {
+    "env_step", "last_export_step", "last_eval",  # tracker
+    "episodes_completed", "recent_returns", "best_return",  # episode statistics
+    "updates", "policy_version", "recent_eff", "recent_collect", "recent_update",
+    "last_update_at", "totals",  # update statistics
+    "cum_team", "cum_ind", "cum_switches", "team_recent", "team_interval", "ind_interval",
+    "switch_interval",  # skill counts
+    "reward_sum", "reward_n",  # reward means
+    "histories",  # progress figure
+    "episodes", "sync", "rewards", "step_rows", "trace_rows",  # pending export rows
+}
+
+
+def test_state_dict_keeps_the_checkpoint_layout(tmp_path: Path) -> None:
+    tr = make(tmp_path, cfg(tensorboard=False, detailed_logging=True))
+    drive(tr, 0, 1)
+    state = tr.state_dict()
+    assert set(state) == STATE_KEYS
+    assert set(state["histories"]) == {"episode", "components", "sync", "team"}
+    assert list(state["sync"]) == list(SYNC_COLUMNS)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
