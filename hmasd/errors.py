@@ -21,6 +21,10 @@ class ExportError(HMASDError):
     """A malformed or truncated export file."""
 
 
+class UsageError(HMASDError):
+    """A path or flag a command cannot use (e.g. ``--out`` naming an existing file)."""
+
+
 class CodeHashError(HMASDError):
     """A rule's code cannot be fingerprinted (missing module, syntax error): see codehash."""
 

@@ -10,13 +10,9 @@ from typing import Any
 import yaml
 
 from hmasd.config import Config, from_dict, load, merge
-from hmasd.errors import ConfigError, HMASDError
+from hmasd.errors import ConfigError, UsageError
 
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
-
-
-class UsageError(HMASDError):
-    """A path or flag the command cannot use (reported as one line, exit 2)."""
 
 
 def parse_sets(items: Sequence[str]) -> dict[str, dict[str, Any]]:
