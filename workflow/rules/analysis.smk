@@ -8,7 +8,6 @@ rule consolidate:
         evals=eval_jsons(),
         baselines=baseline_jsons(),
         benchmarks=benchmark_tsvs(),
-        code=analysis_code("consolidate"),
     output:
         consolidated_files(),
     log:
@@ -20,6 +19,8 @@ rule consolidate:
         mem_mb=rule_resources("consolidate")["mem_mb"],
         runtime=rule_resources("consolidate")["runtime"],
         gpu=rule_resources("consolidate")["gpu"],
+    params:
+        code=code_fingerprint("consolidate"),
     script:
         "../scripts/consolidate.py"
 
@@ -28,7 +29,6 @@ rule figures:
     """The paper's figures (PNG 300 dpi and PDF) from the Parquet datasets."""
     input:
         data=rules.consolidate.output,
-        code=analysis_code("figures"),
     output:
         figure_outputs(),
     log:
@@ -40,6 +40,8 @@ rule figures:
         mem_mb=rule_resources("figures")["mem_mb"],
         runtime=rule_resources("figures")["runtime"],
         gpu=rule_resources("figures")["gpu"],
+    params:
+        code=code_fingerprint("figures"),
     script:
         "../scripts/figures.py"
 
@@ -48,7 +50,6 @@ rule tables:
     """The sync-vs-async comparison table (CSV, Markdown, LaTeX) with baseline rows."""
     input:
         data=rules.consolidate.output,
-        code=analysis_code("tables"),
     output:
         table_outputs(),
     log:
@@ -60,5 +61,7 @@ rule tables:
         mem_mb=rule_resources("tables")["mem_mb"],
         runtime=rule_resources("tables")["runtime"],
         gpu=rule_resources("tables")["gpu"],
+    params:
+        code=code_fingerprint("tables"),
     script:
         "../scripts/tables.py"

@@ -2,7 +2,6 @@ rule baseline:
     """A non-learning policy (random, hover, kmeans) on one config's env, for scale."""
     input:
         config="results/configs/{config}.yaml",
-        code=hmasd_code(),
     output:
         "results/baselines/{config}/{policy}.json",
     log:
@@ -15,6 +14,7 @@ rule baseline:
         runtime=rule_resources("baseline")["runtime"],
         gpu=rule_resources("baseline")["gpu"],
     params:
+        code=code_fingerprint("baseline"),
         episodes=config["baselines"]["episodes"],
         seed=config["baselines"]["seed"],
         log_level=config["log_level"],
