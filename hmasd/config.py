@@ -8,10 +8,11 @@ YAML keys map 1:1 onto the dataclass fields below (sections ``env``, ``agent``, 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +33,15 @@ UserObs = Literal["relative", "density_map", "nearest", "egocentric"]
 Actor = Literal["gru", "mlp"]
 Mode = Literal["sync", "async"]
 EvalPolicy = Literal["deterministic", "stochastic"]
+
+MODES: tuple[Mode, ...] = typing.get_args(Mode)
+"""Training schedules, in the order tables and figures list them."""
+# File-name prefix of each mode's checkpoints (the seed script's names for sync). Defined
+# here, not in hmasd/training/checkpoint.py, so the DAG reads it without importing torch.
+MODEL_PREFIX: dict[Mode, str] = {
+    "sync": "hmasd_sync_enhanced_tracking",
+    "async": "hmasd_async_tracking",
+}
 
 
 @dataclass(frozen=True)
@@ -184,7 +194,9 @@ class TrainConfig:
     skill windows (3 of k = 10; 1024 would give 32-step rollouts and cut every fourth
     window to 2 steps)."""
     total_env_steps: int = 200_000
-    """Training budget in env transitions (all envs counted)."""
+    """Training budget in env transitions (all envs counted); at least ``batch_size``. When
+    it is not a multiple of ``batch_size``, training stops after the last whole batch
+    (``hmasd train`` logs one warning naming both keys and the steps that run)."""
     async_groups: int = 4
     """async: envs are stepped in this many groups, each on its own policy snapshot; a
     group turn lasts rollout_len steps, and snapshots lag 0..G-1 versions (1: no lag)."""
@@ -309,86 +321,231 @@ def _build_section(cls: type, values: Mapping[str, Any], where: str, base: Any) 
     return dataclasses.replace(base, **out)
 
 
-def _check_values(cfg: Config) -> None:
-    """Range checks that types alone cannot express."""
-    e, a, t = cfg.env, cfg.agent, cfg.train
-    positive = {
-        "env.n_uavs": e.n_uavs,
-        "env.n_users": e.n_users,
-        "env.area_size_m": e.area_size_m,
-        "env.max_speed_mps": e.max_speed_mps,
-        "env.dt_s": e.dt_s,
-        "env.max_steps": e.max_steps,
-        "env.carrier_hz": e.carrier_hz,
-        "env.bandwidth_hz": e.bandwidth_hz,
-        "env.max_users_per_uav": e.max_users_per_uav,
-        "env.max_hops": e.max_hops,
-        "env.n_clusters": e.n_clusters,
-        "env.density_map_size": e.density_map_size,
-        "env.nearest_users": e.nearest_users,
-        "agent.n_team_skills": a.n_team_skills,
-        "agent.n_ind_skills": a.n_ind_skills,
-        "agent.skill_interval": a.skill_interval,
-        "agent.hidden_dim": a.hidden_dim,
-        "agent.lr": a.lr,
-        "agent.ppo_epochs": a.ppo_epochs,
-        "agent.num_minibatches": a.num_minibatches,
-        "agent.transformer_layers": a.transformer_layers,
-        "agent.transformer_heads": a.transformer_heads,
-        "train.num_envs": t.num_envs,
-        "train.batch_size": t.batch_size,
-        "train.total_env_steps": t.total_env_steps,
-        "train.async_groups": t.async_groups,
-        "train.checkpoint_interval": t.checkpoint_interval,
-        "train.eval_interval": t.eval_interval,
-        "train.eval_episodes": t.eval_episodes,
-        "tracking.export_interval": cfg.tracking.export_interval,
-    }
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"'{key}' must be > 0, got {value!r}")
-    if not 0 < e.min_altitude_m <= e.max_altitude_m:
-        raise ConfigError(
-            f"'env.min_altitude_m' must be in (0, env.max_altitude_m], got {e.min_altitude_m!r}"
-        )
-    if not 0.0 < a.gamma <= 1.0:
-        raise ConfigError(f"'agent.gamma' must be in (0, 1], got {a.gamma!r}")
-    if not 0.0 <= a.gae_lambda <= 1.0:
-        raise ConfigError(f"'agent.gae_lambda' must be in [0, 1], got {a.gae_lambda!r}")
+@dataclass(frozen=True)
+class Range:
+    """An interval of allowed values; ``None`` bounds are open to infinity."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    """True: ``low`` itself is excluded (``> low``); False: ``>= low``."""
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if self.low is not None and not (value > self.low if self.low_open else value >= self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {self.high:g}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {left}{self.low:g}, {self.high:g}{right}"
+
+
+POSITIVE = Range(0, low_open=True)
+NON_NEGATIVE = Range(0)
+UNIT = Range(0, 1)
+
+# The range of every key that has one (``section.key``). Every float must also be finite;
+# keys not listed (dBm levels, reward weights, init_log_std) may take any finite value.
+RANGES: dict[str, Range] = {
+    "env.n_uavs": POSITIVE,
+    "env.n_users": POSITIVE,
+    "env.area_size_m": POSITIVE,
+    "env.min_altitude_m": POSITIVE,
+    "env.max_altitude_m": POSITIVE,
+    "env.max_speed_mps": POSITIVE,
+    "env.dt_s": POSITIVE,
+    "env.max_steps": POSITIVE,
+    "env.start_spread_m": NON_NEGATIVE,
+    "env.n_clusters": POSITIVE,
+    "env.cluster_std_m": POSITIVE,
+    "env.user_speed_mps": NON_NEGATIVE,
+    "env.carrier_hz": POSITIVE,
+    "env.bandwidth_hz": POSITIVE,
+    "env.max_users_per_uav": POSITIVE,
+    "env.max_hops": POSITIVE,
+    "env.backhaul_range_m": POSITIVE,
+    "env.backhaul_rate_mbps": POSITIVE,
+    "env.density_map_size": POSITIVE,
+    "env.nearest_users": POSITIVE,
+    "agent.n_team_skills": POSITIVE,
+    "agent.n_ind_skills": POSITIVE,
+    "agent.skill_interval": POSITIVE,
+    "agent.hidden_dim": POSITIVE,
+    "agent.transformer_layers": POSITIVE,
+    "agent.transformer_heads": POSITIVE,
+    "agent.lr": POSITIVE,
+    "agent.adam_eps": POSITIVE,
+    "agent.clip_coef": POSITIVE,
+    "agent.ppo_epochs": POSITIVE,
+    "agent.num_minibatches": POSITIVE,
+    "agent.gamma": Range(0, 1, low_open=True),
+    "agent.gae_lambda": UNIT,
+    "agent.huber_delta": POSITIVE,
+    "agent.lambda_e": NON_NEGATIVE,
+    "agent.lambda_D": NON_NEGATIVE,
+    "agent.lambda_d": NON_NEGATIVE,
+    "agent.lambda_h": NON_NEGATIVE,
+    "agent.lambda_l": NON_NEGATIVE,
+    "agent.max_grad_norm": POSITIVE,
+    "train.num_envs": POSITIVE,
+    "train.batch_size": POSITIVE,
+    "train.total_env_steps": POSITIVE,
+    "train.async_groups": POSITIVE,
+    "train.torch_threads": NON_NEGATIVE,
+    "train.checkpoint_interval": POSITIVE,
+    "train.eval_interval": POSITIVE,
+    "train.eval_episodes": POSITIVE,
+    "tracking.export_interval": POSITIVE,
+}
+
+
+def _value(cfg: Config, key: str) -> Any:
+    section, _, name = key.partition(".")
+    return getattr(getattr(cfg, section), name)
+
+
+# Checks between keys: each takes a range-checked config and returns an error message, or
+# None when the config is fine. Add one with the decorator; they run in this order.
+Relation = Callable[[Config], str | None]
+RELATIONS: list[Relation] = []
+
+
+def _relation(check: Relation) -> Relation:
+    RELATIONS.append(check)
+    return check
+
+
+@_relation
+def _altitudes(cfg: Config) -> str | None:
+    e = cfg.env
+    if e.min_altitude_m > e.max_altitude_m:
+        return f"'env.min_altitude_m' must be in (0, env.max_altitude_m], got {e.min_altitude_m!r}"
+    return None
+
+
+@_relation
+def _heads_divide_width(cfg: Config) -> str | None:
+    a = cfg.agent
     if a.hidden_dim % a.transformer_heads:
-        raise ConfigError(
+        return (
             f"'agent.hidden_dim' ({a.hidden_dim}) must be divisible by "
             f"'agent.transformer_heads' ({a.transformer_heads})"
         )
+    return None
+
+
+@_relation
+def _sync_batch_is_whole(cfg: Config) -> str | None:
+    t = cfg.train
     if t.batch_size % t.num_envs:
-        raise ConfigError(
+        return (
             f"'train.batch_size' ({t.batch_size}) must be a multiple of "
             f"'train.num_envs' ({t.num_envs}) so a sync batch is exactly num_envs x rollout_len"
         )
-    k = a.skill_interval
-    if (t.batch_size // t.num_envs) % k:
-        raise ConfigError(
+    return None
+
+
+@_relation
+def _rollout_holds_whole_windows(cfg: Config) -> str | None:
+    t, k = cfg.train, cfg.agent.skill_interval
+    rollout = t.batch_size // t.num_envs
+    if rollout % k:
+        return (
             f"the rollout length 'train.batch_size' / 'train.num_envs' ({t.batch_size} / "
-            f"{t.num_envs} = {t.batch_size // t.num_envs}) must be a multiple of "
-            f"'agent.skill_interval' ({k}), or rollouts would cut skill windows"
+            f"{t.num_envs} = {rollout}) must be a multiple of 'agent.skill_interval' ({k}), "
+            "or rollouts would cut skill windows"
         )
+    return None
+
+
+@_relation
+def _episodes_hold_whole_windows(cfg: Config) -> str | None:
+    e, k = cfg.env, cfg.agent.skill_interval
     if e.max_steps % k:
-        raise ConfigError(
+        return (
             f"'env.max_steps' ({e.max_steps}) must be a multiple of 'agent.skill_interval' "
             f"({k}), or episode ends would shift skill windows off the rollout boundaries"
         )
+    return None
+
+
+@_relation
+def _budget_holds_a_batch(cfg: Config) -> str | None:
+    t = cfg.train
+    if t.total_env_steps < t.batch_size:
+        return (
+            f"'train.total_env_steps' ({t.total_env_steps}) must be at least "
+            f"'train.batch_size' ({t.batch_size}): one update needs a whole batch"
+        )
+    return None
+
+
+@_relation
+def _groups_divide_envs(cfg: Config) -> str | None:
+    t = cfg.train
     if t.num_envs % t.async_groups:
-        raise ConfigError(
+        return (
             f"'train.num_envs' ({t.num_envs}) must be a multiple of "
             f"'train.async_groups' ({t.async_groups})"
         )
+    return None
+
+
+@_relation
+def _minibatches_divide_envs(cfg: Config) -> str | None:
+    a, t = cfg.agent, cfg.train
     if t.num_envs % a.num_minibatches:
-        raise ConfigError(
-            f"'agent.num_minibatches' ({a.num_minibatches}) must divide 'train.num_envs'"
-        )
-    dev = t.device
+        return f"'agent.num_minibatches' ({a.num_minibatches}) must divide 'train.num_envs'"
+    return None
+
+
+@_relation
+def _device_name(cfg: Config) -> str | None:
+    dev = cfg.train.device
     if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
-        raise ConfigError(f"'train.device' must be auto, cpu, cuda or cuda:N, got {dev!r}")
+        return f"'train.device' must be auto, cpu, cuda or cuda:N, got {dev!r}"
+    return None
+
+
+def _check_values(cfg: Config) -> None:
+    """Checks that types alone cannot express, first error wins: every float finite (a NaN
+    learning rate would otherwise reach torch and end in a traceback), each key of
+    :data:`RANGES` in its range, then the :data:`RELATIONS` between keys."""
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            value = getattr(getattr(cfg, section), f.name)
+            if hints[f.name] is float and not math.isfinite(value):
+                raise ConfigError(f"'{section}.{f.name}' must be finite, got {value!r}")
+    for key, allowed in RANGES.items():
+        value = _value(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"'{key}' must be {allowed}, got {value!r}")
+    for check in RELATIONS:
+        message = check(cfg)
+        if message is not None:
+            raise ConfigError(message)
+
+
+def budget_warning(cfg: Config) -> str | None:
+    """One line when ``train.total_env_steps`` is not a multiple of ``train.batch_size``
+    (training stops after the last whole batch), else None. A warning, not an error: the
+    defaults (200,000 steps of 960) are such a budget, and stopping a little short of a
+    round number is what a researcher asking for one expects."""
+    t = cfg.train
+    if t.total_env_steps % t.batch_size == 0:
+        return None
+    d = derived(cfg)
+    return (
+        f"'train.total_env_steps' ({t.total_env_steps}) is not a multiple of "
+        f"'train.batch_size' ({t.batch_size}): training runs "
+        f"{d.num_updates * t.batch_size} env steps ({d.num_updates} updates)"
+    )
 
 
 def from_dict(data: Mapping[str, Any] | None, base: Config | None = None) -> Config:

@@ -19,3 +19,24 @@ class TrainingError(HMASDError):
 
 class ExportError(HMASDError):
     """A malformed or truncated export file."""
+
+
+class UsageError(HMASDError):
+    """A path or flag a command cannot use (e.g. ``--out`` naming an existing file)."""
+
+
+class CodeHashError(HMASDError):
+    """A rule's code cannot be fingerprinted (missing module, syntax error): see codehash."""
+
+
+def one_line(text: object, limit: int | None = 200) -> str:
+    """``text`` (a message or an exception) as one line: whitespace runs become one space,
+    an exception without a message becomes its type name, and anything longer than
+    ``limit`` characters is cut with "..." (foreign exceptions, e.g. from unpickling, can
+    carry pages of text; our own messages pass ``limit=None``)."""
+    line = " ".join(str(text).split())
+    if not line and isinstance(text, BaseException):
+        line = type(text).__name__
+    if limit is not None and len(line) > limit:
+        line = line[: limit - 3] + "..."
+    return line

@@ -1,4 +1,8 @@
-"""The ``hmasd`` console script: flags of the seed, one-line errors, outputs of each command."""
+"""The ``hmasd`` console script: flags of the seed, one-line errors, outputs of each command.
+
+Errors and outputs are checked in-process through ``hmasd.cli.main`` (no interpreter start
+per test); the console script itself, ``python -m hmasd`` and the progress bar on a
+terminal run as subprocesses."""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from hmasd import cli
+from hmasd.commands.common import load_config, parse_sets
+from hmasd.commands.eval import default_eval_out
 from hmasd.errors import ConfigError
 
 HMASD = Path(sys.executable).parent / "hmasd"
@@ -40,16 +46,25 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     )
 
 
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+def assert_one_line_error(code: int, stderr: str, *needles: str) -> str:
+    """Exit 2, no traceback, and exactly one ``hmasd: error:`` line, the last one, that
+    holds every needle."""
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("hmasd: error: ")]
-    assert len(errors) == 1, proc.stderr
+    assert len(errors) == 1, stderr
     assert errors[0] == lines[-1]
     for needle in needles:
         assert needle in errors[0], errors[0]
     return errors[0]
+
+
+def main_error(capfd: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """``hmasd ARGS`` in-process: its exit code and what it wrote to stderr."""
+    capfd.readouterr()
+    code = cli.main(list(args))
+    return code, capfd.readouterr().err
 
 
 # ------------------------------------------------------------------------- parsing
@@ -84,7 +99,7 @@ def test_train_flags_of_the_seed() -> None:
 
 
 def test_set_values_are_yaml_typed() -> None:
-    got = cli.parse_sets(
+    got = parse_sets(
         ["train.num_envs=8", "agent.lr=3e-4", "agent.value_norm=false", "env.scenario=mesh"]
     )
     assert got == {
@@ -97,21 +112,21 @@ def test_set_values_are_yaml_typed() -> None:
 @pytest.mark.parametrize("item", ["num_envs=8", "train.num_envs", "train.=3", "a.b.c=1", "x.y="])
 def test_set_malformed(item: str) -> None:
     with pytest.raises(ConfigError, match="--set"):
-        cli.parse_sets([item])
+        parse_sets([item])
 
 
 def test_set_override_errors_name_the_key() -> None:
     with pytest.raises(ConfigError, match="train.learning_rate"):
-        cli.load_config("smoke", ["train.learning_rate=1"], {})
+        load_config("smoke", ["train.learning_rate=1"], {})
     with pytest.raises(ConfigError, match="env.n_users"):
-        cli.load_config("smoke", ["env.n_users=many"], {})
-    cfg = cli.load_config("smoke", ["train.num_envs=2"], {"tracking": {"export_interval": 9}})
+        load_config("smoke", ["env.n_users=many"], {})
+    cfg = load_config("smoke", ["train.num_envs=2"], {"tracking": {"export_interval": 9}})
     assert cfg.train.num_envs == 2 and cfg.tracking.export_interval == 9
 
 
 def test_default_eval_out() -> None:
     ckpt = Path("results/runs/c/sync/seed0/models/hmasd_sync_enhanced_tracking_final.pt")
-    assert cli.default_eval_out(ckpt) == Path(
+    assert default_eval_out(ckpt) == Path(
         "results/runs/c/sync/seed0/eval/hmasd_sync_enhanced_tracking_final.json"
     )
 
@@ -119,22 +134,116 @@ def test_default_eval_out() -> None:
 # ------------------------------------------------------------------------- one-line errors
 
 
-def test_unknown_config_name_is_one_line(tmp_path: Path) -> None:
-    proc = run("train", "--config", "no_such_preset", "--out", str(tmp_path / "r"))
-    assert_one_line_error(proc, "no_such_preset")
+def test_unknown_config_name_is_one_line(tmp_path: Path, capfd) -> None:
+    out = str(tmp_path / "r")
+    code, err = main_error(capfd, "train", "--config", "no_such_preset", "--out", out)
+    assert_one_line_error(code, err, "no_such_preset")
     assert not (tmp_path / "r").exists()
 
 
-def test_invalid_yaml_key_names_file_and_key(tmp_path: Path) -> None:
+def test_console_script_reports_one_line(tmp_path: Path) -> None:
+    """The installed ``hmasd`` script and ``python -m hmasd``: the same one line, exit 2."""
+    for cmd in (CMD, [sys.executable, "-m", "hmasd"]):
+        proc = subprocess.run(
+            [*cmd, "train", "--config", "no_such_preset", "--out", str(tmp_path / "r")],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert_one_line_error(proc.returncode, proc.stderr, "no_such_preset", "presets: ")
+
+
+def test_invalid_yaml_key_names_file_and_key(tmp_path: Path, capfd) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  learning_rate: 0.1\n")
-    proc = run("train", "--config", str(bad), "--out", str(tmp_path / "r"), "--log-level", "INFO")
-    assert_one_line_error(proc, "bad.yaml", "train.learning_rate")
+    code, err = main_error(
+        capfd, "train", "--config", str(bad), "--out", str(tmp_path / "r"), "--log-level", "INFO"
+    )
+    assert_one_line_error(code, err, "bad.yaml", "train.learning_rate")
 
 
-def test_missing_checkpoint_is_one_line(tmp_path: Path) -> None:
-    proc = run("eval", "--model-path", str(tmp_path / "none.pt"), "--episodes", "1")
-    assert_one_line_error(proc, "none.pt", "not found")
+@pytest.mark.parametrize(
+    ("yaml_text", "needle"),
+    [
+        ("agent: {lr: .nan}", "'agent.lr' must be finite, got nan"),
+        ("agent: {gamma: .inf}", "'agent.gamma' must be finite, got inf"),
+        ("env: {dt_s: -.inf}", "'env.dt_s' must be finite, got -inf"),
+        ("agent: {lr: 0}", "'agent.lr' must be > 0, got 0.0"),
+        ("agent: {gae_lambda: 1.5}", "'agent.gae_lambda' must be in [0, 1], got 1.5"),
+        ("train: {torch_threads: -1}", "'train.torch_threads' must be >= 0, got -1"),
+        (
+            "train: {total_env_steps: 10, batch_size: 64, num_envs: 4}",
+            "'train.total_env_steps' (10) must be at least 'train.batch_size' (64)",
+        ),
+    ],
+)
+def test_bad_values_are_one_line_naming_file_and_key(
+    tmp_path: Path, capfd, yaml_text: str, needle: str
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml_text + "\n")
+    code, err = main_error(capfd, "train", "--config", str(bad), "--out", str(tmp_path / "r"))
+    line = assert_one_line_error(code, err, needle)
+    assert line.startswith(f"hmasd: error: {bad}: ")
+    assert not (tmp_path / "r").exists()
+
+
+def test_nan_override_is_one_line(tmp_path: Path, capfd) -> None:
+    code, err = main_error(
+        capfd, "baseline", "--policy", "hover", "--config", "smoke", "--set", "agent.lr=.nan"
+    )
+    assert_one_line_error(code, err, "'agent.lr' must be finite, got nan")
+
+
+def test_missing_checkpoint_is_one_line(tmp_path: Path, capfd) -> None:
+    ckpt = str(tmp_path / "none.pt")
+    code, err = main_error(capfd, "eval", "--model-path", ckpt, "--episodes", "1")
+    assert_one_line_error(code, err, "none.pt", "not found")
+
+
+def test_train_out_that_is_a_file_is_one_line(tmp_path: Path, capfd) -> None:
+    out = tmp_path / "taken"
+    out.write_text("not a run dir")
+    code, err = main_error(capfd, "train", "--config", "smoke", "--out", str(out))
+    assert_one_line_error(code, err, f"--out {out}: exists and is not a directory")
+    code, err = main_error(capfd, "train", "--config", "smoke", "--out", str(out / "run"))
+    assert_one_line_error(code, err, f"{out} is a file, not a directory")
+    assert out.read_text() == "not a run dir"
+
+
+def test_eval_and_baseline_out_that_is_a_directory_is_one_line(tmp_path: Path, capfd) -> None:
+    ckpt = tmp_path / "c.pt"
+    ckpt.write_bytes(b"never read: --out is checked first")
+    code, err = main_error(capfd, "eval", "--model-path", str(ckpt), "--out", str(tmp_path))
+    assert_one_line_error(code, err, f"--out {tmp_path}: is a directory")
+    code, err = main_error(
+        capfd, "baseline", "--policy", "hover", "--config", "smoke", "--out", str(tmp_path)
+    )
+    assert_one_line_error(code, err, f"--out {tmp_path}: is a directory")
+
+
+@pytest.mark.parametrize("command", ["eval", "train"])
+def test_model_path_that_is_a_directory_is_one_line(tmp_path: Path, capfd, command: str) -> None:
+    args = ["--config", "smoke", "--out", str(tmp_path / "r")] if command == "train" else []
+    code, err = main_error(capfd, command, "--model-path", str(tmp_path), *args)
+    assert_one_line_error(code, err, f"--model-path {tmp_path}: is a directory")
+
+
+def test_budget_not_a_multiple_of_the_batch_warns_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """100 steps of 32: 3 whole batches (96 steps) run, and one warning names both keys."""
+    tiny = [a if a != "train.total_env_steps=64" else "train.total_env_steps=100" for a in TINY]
+    with caplog.at_level("WARNING", logger="hmasd"):
+        code = cli.main(["train", "--config", "smoke", "--out", str(tmp_path / "r"), *tiny])
+    assert code == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "'train.total_env_steps' (100) is not a multiple of 'train.batch_size' (32): "
+        "training runs 96 env steps (3 updates)"
+    ]
+    assert json.loads((tmp_path / "r" / "train_summary.json").read_text())["env_steps"] == 96
 
 
 # ------------------------------------------------------------------------- real runs
@@ -172,8 +281,8 @@ def test_train_leaves_every_output(trained: Path) -> None:
 def test_eval_writes_json_with_episode_rows(trained: Path, tmp_path: Path) -> None:
     ckpt = trained / "models" / "hmasd_sync_enhanced_tracking_final.pt"
     tb = tmp_path / "tb"
-    proc = run("eval", "--model-path", str(ckpt), "--episodes", "3", "--tb-dir", str(tb))
-    assert proc.returncode == 0, proc.stderr
+    code = cli.main(["eval", "--model-path", str(ckpt), "--episodes", "3", "--tb-dir", str(tb)])
+    assert code == 0
     res = json.loads((trained / "eval" / "hmasd_sync_enhanced_tracking_final.json").read_text())
     assert res["episodes"] == 3 and res["headline"] == "deterministic"
     assert (res["mode"], res["env_step"], res["policy_version"]) == ("sync", 64, 2)
@@ -193,12 +302,15 @@ def test_eval_writes_json_with_episode_rows(trained: Path, tmp_path: Path) -> No
         ):
             assert key in row
         assert row["length"] == 16
-        assert pol["mean_reward"] == pytest.approx(sum(r["return"] for r in pol["per_episode"]) / 3)
+        mean = sum(r["return"] for r in pol["per_episode"]) / 3
+        assert pol["mean_reward"] == pytest.approx(mean)
     assert any(tb.iterdir())
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "foreign"])
-def test_damaged_checkpoint_is_one_line(trained: Path, tmp_path: Path, damage: str) -> None:
+def test_damaged_checkpoint_is_one_line(
+    trained: Path, tmp_path: Path, capfd, damage: str
+) -> None:
     src = trained / "models" / "hmasd_sync_enhanced_tracking_32.pt"
     bad = tmp_path / f"{damage}.pt"
     raw = src.read_bytes()
@@ -210,28 +322,29 @@ def test_damaged_checkpoint_is_one_line(trained: Path, tmp_path: Path, damage: s
         import torch
 
         torch.save({"model": {"w": torch.zeros(2)}}, bad)
-    proc = run("eval", "--model-path", str(bad), "--episodes", "1")
-    assert_one_line_error(proc, bad.name)
+    code, err = main_error(capfd, "eval", "--model-path", str(bad), "--episodes", "1")
+    assert_one_line_error(code, err, bad.name)
 
 
-def test_mismatched_checkpoint_is_one_line(trained: Path, tmp_path: Path) -> None:
+def test_mismatched_checkpoint_is_one_line(trained: Path, tmp_path: Path, capfd) -> None:
     ckpt = trained / "models" / "hmasd_sync_enhanced_tracking_32.pt"
-    proc = run(
-        "train", "--config", "smoke", "--out", str(tmp_path / "r"), "--model-path", str(ckpt),
-        *TINY, "--set", "env.n_uavs=3",
+    code, err = main_error(
+        capfd, "train", "--config", "smoke", "--out", str(tmp_path / "r"),
+        "--model-path", str(ckpt), *TINY, "--set", "env.n_uavs=3",
     )  # fmt: skip
-    assert_one_line_error(proc, ckpt.name, "env.n_uavs")
+    assert_one_line_error(code, err, ckpt.name, "env.n_uavs")
 
 
 def test_baseline_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "b.json"
-    proc = run(
+    code = cli.main([
         "baseline", "--policy", "hover", "--config", "smoke", "--episodes", "2", "--seed", "1",
         "--out", str(out), "--set", "env.max_steps=10",
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    ])  # fmt: skip
+    assert code == 0
     res = json.loads(out.read_text())
-    assert (res["policy"], res["episodes"], res["seed"]) == ("hover", 2, 1)
+    got = (res["policy"], res["config_name"], res["seed"], res["episodes"])
+    assert got == ("hover", "smoke", 1, 2)
     assert [r["length"] for r in res["per_episode"]] == [10, 10]
 
 

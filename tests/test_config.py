@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,127 @@ def test_scientific_notation_without_dot_is_a_float(tmp_path: Path) -> None:
     path.write_text("agent:\n  lr: 1e-4\n  adam_eps: 3E-5\n")
     cfg = C.load(path)
     assert cfg.agent.lr == 1e-4 and cfg.agent.adam_eps == 3e-5
+
+
+# ------------------------------------------------------------------------- value checks
+
+
+def _float_keys() -> list[str]:
+    keys = []
+    for section, cls in C.SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        keys += [f"{section}.{f.name}" for f in dataclasses.fields(cls) if hints[f.name] is float]
+    return keys
+
+
+def _override(key: str, value: object) -> dict:
+    section, name = key.split(".")
+    return {section: {name: value}}
+
+
+@pytest.mark.parametrize("key", _float_keys())
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_every_float_must_be_finite(key: str, value: float) -> None:
+    with pytest.raises(ConfigError) as err:
+        C.from_dict(_override(key, value))
+    assert str(err.value) == f"'{key}' must be finite, got {value!r}"
+
+
+def test_nan_in_a_yaml_file_names_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "nan.yaml"
+    path.write_text("agent: {lr: .nan}\n")
+    with pytest.raises(ConfigError) as err:
+        C.load(path)
+    assert str(err.value) == f"{path}: 'agent.lr' must be finite, got nan"
+
+
+def test_every_ranged_key_is_a_field() -> None:
+    fields = {f"{s}.{f.name}" for s, cls in C.SECTIONS.items() for f in dataclasses.fields(cls)}
+    assert set(C.RANGES) <= fields
+
+
+def _outside(r: C.Range) -> list[float]:
+    """Values just outside ``r``: at an open bound, and a step beyond each bound."""
+    out = []
+    if r.low is not None:
+        out += [r.low - 1] + ([r.low] if r.low_open else [])
+    if r.high is not None:
+        out += [r.high + 0.5] + ([r.high] if r.high_open else [])
+    return out
+
+
+def _inside_edges(r: C.Range) -> list[float]:
+    return [b for b, is_open in ((r.low, r.low_open), (r.high, r.high_open)) if b is not None
+            and not is_open]
+
+
+@pytest.mark.parametrize("key", sorted(C.RANGES))
+def test_each_range_rejects_outside_and_accepts_its_closed_bounds(key: str) -> None:
+    allowed = C.RANGES[key]
+    is_int = typing.get_type_hints(C.SECTIONS[key.split(".")[0]])[key.split(".")[1]] is int
+    for value in _outside(allowed):
+        if is_int and not float(value).is_integer():
+            continue
+        value = int(value) if is_int else float(value)
+        with pytest.raises(ConfigError) as err:
+            C.from_dict(_override(key, value))
+        assert str(err.value) == f"'{key}' must be {allowed}, got {value!r}"
+    for value in _inside_edges(allowed):
+        C.from_dict(_override(key, int(value) if is_int else float(value)))
+
+
+@pytest.mark.parametrize(
+    ("r", "text"),
+    [
+        (C.POSITIVE, "> 0"),
+        (C.NON_NEGATIVE, ">= 0"),
+        (C.UNIT, "in [0, 1]"),
+        (C.Range(0, 1, low_open=True), "in (0, 1]"),
+        (C.Range(high=5, high_open=True), "< 5"),
+    ],
+)
+def test_range_reads_as_maths(r: C.Range, text: str) -> None:
+    assert str(r) == text
+
+
+def test_ranges_from_the_field_docs() -> None:
+    """Spot checks of what the docstrings imply: a discount of 1 and a GAE lambda of 0 are
+    valid, a zero learning rate or clip range is not, dBm levels may be negative."""
+    C.from_dict({"agent": {"gamma": 1.0, "gae_lambda": 0.0, "lambda_e": 0.0}})
+    C.from_dict({"env": {"tx_power_dbm": -10.0, "noise_dbm": -120.0, "w_hops": 0.0}})
+    C.from_dict({"train": {"torch_threads": 0}, "agent": {"init_log_std": -3.0}})
+    for key in ("agent.lr", "agent.clip_coef", "agent.adam_eps", "agent.max_grad_norm"):
+        with pytest.raises(ConfigError, match=f"'{key}' must be > 0"):
+            C.from_dict(_override(key, 0.0))
+
+
+def test_budget_below_one_batch_names_both_keys() -> None:
+    with pytest.raises(ConfigError) as err:
+        C.from_dict({"train": {"total_env_steps": 10, "batch_size": 64, "num_envs": 4}})
+    assert str(err.value) == (
+        "'train.total_env_steps' (10) must be at least 'train.batch_size' (64): "
+        "one update needs a whole batch"
+    )
+
+
+def test_budget_not_a_multiple_of_the_batch_is_a_warning() -> None:
+    cfg = C.from_dict({"train": {"total_env_steps": 1000, "batch_size": 64, "num_envs": 4}})
+    assert C.budget_warning(cfg) == (
+        "'train.total_env_steps' (1000) is not a multiple of 'train.batch_size' (64): "
+        "training runs 960 env steps (15 updates)"
+    )
+    assert C.derived(cfg).num_updates * 64 == 960
+    assert C.budget_warning(C.load("smoke")) is None
+
+
+def test_relations_run_after_the_ranges_in_order() -> None:
+    """Extending the checks is appending a function to RELATIONS: each sees a range-checked
+    config and returns a message or None."""
+    assert all(callable(check) for check in C.RELATIONS)
+    cfg = C.Config()
+    assert [check(cfg) for check in C.RELATIONS] == [None] * len(C.RELATIONS)
+
+
+def test_modes_are_the_mode_type() -> None:
+    assert C.MODES == ("sync", "async") == typing.get_args(C.Mode)
+    assert set(C.MODEL_PREFIX) == set(C.MODES)

@@ -16,14 +16,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from hmasd.errors import CheckpointError
+from hmasd.config import MODEL_PREFIX
+from hmasd.errors import CheckpointError, one_line
 from hmasd.io import atomic_path
 
 FORMAT_VERSION = 1
 MAGIC = "hmasd-checkpoint"
 
-# The seed script's file names (sync) and the async trainer's.
-PREFIX = {"sync": "hmasd_sync_enhanced_tracking", "async": "hmasd_async_tracking"}
+# The seed script's file names (sync) and the async trainer's (defined in hmasd.config).
+PREFIX = MODEL_PREFIX
 
 # Keys a checkpoint must hold; anything else is "not an hmasd checkpoint".
 REQUIRED_KEYS = (
@@ -120,11 +121,6 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     data = {"magic": MAGIC, "format_version": FORMAT_VERSION, **payload}
     with atomic_path(path) as tmp:
         torch.save(data, tmp)
-
-
-def one_line(text: str) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= 200 else line[:197] + "..."
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -23,10 +23,10 @@ import torch
 
 from hmasd.config import Config, EnvConfig, EvalPolicy, from_dict
 from hmasd.env.episodes import eval_env, run_episodes, summarise
-from hmasd.errors import CheckpointError, ConfigError
+from hmasd.errors import CheckpointError, ConfigError, one_line
 from hmasd.io import atomic_write_json
 from hmasd.seeding import resolve_device, seed_everything
-from hmasd.training.checkpoint import load_checkpoint, one_line
+from hmasd.training.checkpoint import load_checkpoint
 from hmasd.training.rollout import RunningState, act_step
 
 EVAL_POLICIES: tuple[str, ...] = typing.get_args(EvalPolicy)

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from hmasd.config import Config, derived, dump, to_dict
+from hmasd.config import MODES, Config, derived, dump, to_dict
 from hmasd.errors import ConfigError, TrainingError
 from hmasd.io import atomic_write_json
 from hmasd.seeding import GROUP_STREAM, derive_seed, resolve_device, seed_everything
@@ -42,7 +42,7 @@ from hmasd.training.sync import SyncSchedule
 
 log = logging.getLogger(__name__)
 
-MODES = ("sync", "async")
+
 
 
 @dataclass

@@ -11,6 +11,7 @@ session (``smoke_run``); tests that change files take their own copy of it (``sm
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from hmasd.codehash import normalized
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -122,3 +125,56 @@ def touch_later(path: Path) -> None:
     """Make ``path`` newer than every output (mtime resolution is coarse on some fs)."""
     now = time.time() + 5
     os.utime(path, (now, now))
+
+
+def write_later(path: Path, text: str) -> None:
+    """Write ``path`` and date it after every output, as a real edit would be."""
+    path.write_text(text)
+    touch_later(path)
+
+
+def edit_without_meaning(path: Path) -> None:
+    """Reword the module docstring (or add one), add comments and blank lines: the edits a
+    researcher makes without changing what the code does. Checked, so that a slip here
+    fails loudly instead of passing as "reruns nothing"."""
+    text = path.read_text()
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    first = tree.body[0] if tree.body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+        and first.col_offset == 0
+        and not lines[first.end_lineno - 1][first.end_col_offset :].strip()
+    ):
+        doc = repr(first.value.value + " (Reworded by a test.)")
+        lines[first.lineno - 1 : first.end_lineno] = [doc + "\n"]
+    else:
+        lines.insert(0, '"""Documented by a test."""\n')
+    new = "# A comment added by a test.\n\n" + "".join(lines) + "\n\n# And one at the end.\n"
+    assert normalized(new) == normalized(text), path
+    write_later(path, new)
+
+
+def change_a_constant(path: Path) -> None:
+    """Add 1 to the first module-level numeric constant (``NAME = 30.0`` -> ``31.0``)."""
+    text = path.read_text()
+    lines = text.splitlines(keepends=True)
+    for node in ast.parse(text).body:
+        value = getattr(node, "value", None)
+        if (
+            isinstance(node, ast.Assign | ast.AnnAssign)
+            and isinstance(value, ast.Constant)
+            and type(value.value) in (int, float)
+            and value.lineno == value.end_lineno
+        ):
+            line = lines[value.lineno - 1]
+            lines[value.lineno - 1] = (
+                line[: value.col_offset] + repr(value.value + 1) + line[value.end_col_offset :]
+            )
+            new = "".join(lines)
+            assert normalized(new) != normalized(text)
+            write_later(path, new)
+            return
+    raise AssertionError(f"{path}: no module-level numeric constant to change")

@@ -1,4 +1,5 @@
-"""workflow/scripts/train.py: resume only an interrupted attempt of the same config and code."""
+"""workflow/scripts/train.py: resume only an interrupted attempt of the same config and code
+(the code as the rule's semantic fingerprint, ``params.code``)."""
 
 from __future__ import annotations
 
@@ -38,16 +39,18 @@ def _run_dir(tmp_path: Path) -> Path:
     return run
 
 
-def test_fingerprint_follows_names_and_contents(train_script, tmp_path: Path) -> None:
-    a, b = tmp_path / "a.py", tmp_path / "b.py"
-    a.write_text("1")
-    b.write_text("2")
-    fp = train_script.fingerprint([a, b])
-    assert fp == train_script.fingerprint([b, a])
-    a.write_text("1 ")
-    assert fp != train_script.fingerprint([a, b])
-    a.write_text("1")
-    assert fp == train_script.fingerprint([a, b])  # a touch alone keeps it
+def test_fingerprint_follows_config_values_and_code(train_script, tmp_path: Path) -> None:
+    config = tmp_path / "smoke.yaml"
+    config.write_text("train:\n  num_envs: 4\n  batch_size: 64\nagent: {lr: 0.0001}\n")
+    fp = train_script.fingerprint(config, "code-a")
+    assert len(fp) == 64
+    # Layout, comments, key order and a touch: the same values, the same run.
+    config.write_text("# resolved\nagent:\n  lr: 1.0e-4\ntrain: {batch_size: 64, num_envs: 4}\n")
+    assert train_script.fingerprint(config, "code-a") == fp
+    # Another value, or code of another meaning: another run.
+    assert train_script.fingerprint(config, "code-b") != fp
+    config.write_text("train:\n  num_envs: 8\n  batch_size: 64\nagent: {lr: 0.0001}\n")
+    assert train_script.fingerprint(config, "code-a") != fp
 
 
 def test_interrupted_attempt_with_same_fingerprint_resumes(train_script, tmp_path) -> None:

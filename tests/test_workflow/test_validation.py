@@ -55,6 +55,12 @@ def _out_of_range(grid: dict) -> str:
     return "train.batch_size"
 
 
+def _nan_value(grid: dict) -> str:
+    # Types fine (NaN is a number to JSON Schema), but not a finite learning rate.
+    grid["configs"]["smoke"]["overrides"]["agent"] = {"lr": float("nan")}
+    return "'agent.lr' must be finite, got nan"
+
+
 def _unknown_preset(grid: dict) -> str:
     grid["configs"]["smoke"]["preset"] = "no_such_preset"
     return "no_such_preset"
@@ -70,6 +76,7 @@ def _unknown_preset(grid: dict) -> str:
         _bad_mode,
         _unknown_resource,
         _out_of_range,
+        _nan_value,
         _unknown_preset,
     ],
 )

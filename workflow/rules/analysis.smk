@@ -8,11 +8,8 @@ rule consolidate:
         evals=eval_jsons(),
         baselines=baseline_jsons(),
         benchmarks=benchmark_tsvs(),
-        code=analysis_code("consolidate"),
     output:
         consolidated_files(),
-    params:
-        grid=grid_param(),
     log:
         "results/logs/consolidate/consolidate.log",
     conda:
@@ -22,6 +19,8 @@ rule consolidate:
         mem_mb=rule_resources("consolidate")["mem_mb"],
         runtime=rule_resources("consolidate")["runtime"],
         gpu=rule_resources("consolidate")["gpu"],
+    params:
+        code=code_fingerprint("consolidate"),
     script:
         "../scripts/consolidate.py"
 
@@ -30,7 +29,6 @@ rule figures:
     """The paper's figures (PNG 300 dpi and PDF) from the Parquet datasets."""
     input:
         data=rules.consolidate.output,
-        code=analysis_code("figures"),
     output:
         figure_outputs(),
     log:
@@ -42,6 +40,8 @@ rule figures:
         mem_mb=rule_resources("figures")["mem_mb"],
         runtime=rule_resources("figures")["runtime"],
         gpu=rule_resources("figures")["gpu"],
+    params:
+        code=code_fingerprint("figures"),
     script:
         "../scripts/figures.py"
 
@@ -50,7 +50,6 @@ rule tables:
     """The sync-vs-async comparison table (CSV, Markdown, LaTeX) with baseline rows."""
     input:
         data=rules.consolidate.output,
-        code=analysis_code("tables"),
     output:
         table_outputs(),
     log:
@@ -62,5 +61,7 @@ rule tables:
         mem_mb=rule_resources("tables")["mem_mb"],
         runtime=rule_resources("tables")["runtime"],
         gpu=rule_resources("tables")["gpu"],
+    params:
+        code=code_fingerprint("tables"),
     script:
         "../scripts/tables.py"

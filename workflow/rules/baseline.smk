@@ -3,7 +3,6 @@ rule baseline:
     episodes, for scale and paired comparisons."""
     input:
         config="results/configs/{config}.yaml",
-        code=hmasd_code(),
     output:
         "results/baselines/{config}/{policy}.json",
     log:
@@ -16,6 +15,7 @@ rule baseline:
         runtime=rule_resources("baseline")["runtime"],
         gpu=rule_resources("baseline")["gpu"],
     params:
+        code=code_fingerprint("baseline"),
         # The evaluation episodes: baselines and trained agents play the same ones.
         episodes=config["evaluate"]["episodes"],
         seed=config["evaluate"]["seed"],

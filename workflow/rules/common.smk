@@ -8,8 +8,9 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from hmasd.config import PRESET_DIR
-from hmasd.errors import ConfigError
+from hmasd import codehash
+from hmasd.config import MODEL_PREFIX, MODES, PRESET_DIR
+from hmasd.errors import CodeHashError, ConfigError
 from hmasd.grid import resolve_all
 
 # --------------------------------------------------------------------------------------
@@ -74,10 +75,8 @@ NAMED = validate_config(config)
 # --------------------------------------------------------------------------------------
 # Names and paths
 
-MODES = ("sync", "async")
+# MODES and MODEL_PREFIX (the trainer's model file names) come from hmasd.config.
 WHICH = ("final", "best")
-# Model file names of the trainer (the seed's own names for sync).
-MODEL_PREFIX = {"sync": "hmasd_sync_enhanced_tracking", "async": "hmasd_async_tracking"}
 RUN_DIR = "results/runs/{config}/{mode}/seed{seed}"
 # The hmasd CLI under the interpreter running Snakemake (the project's env), so shell rules
 # work without the venv on PATH, locally and in SLURM jobs.
@@ -154,36 +153,49 @@ def rule_resources(rule_name: str) -> dict:
 
 
 # --------------------------------------------------------------------------------------
-# Code inputs: Snakemake never reruns a job because an imported package changed, so each
-# rule lists the package files it runs as a `code` input (mtime trigger).
+# Code fingerprints: Snakemake never reruns a job because an imported module changed, so
+# each rule passes the fingerprint of the code it runs as a `code` param (a "params
+# changed" rerun trigger). hmasd.codehash follows the imports of the rule's entry modules
+# through this repository and hashes their ASTs without docstrings, so a comment, docstring
+# or formatting edit reruns nothing and a change of meaning reruns exactly the rules that
+# can reach it. (A rule's own script under workflow/scripts/ also reruns it when its mtime
+# is newer than the outputs, as Snakemake does for every script.)
 
 REPO = Path(workflow.basedir)
+
+# The entry points of each rule's code: scripts by path, shell rules by module
+# (`python -m hmasd eval` runs hmasd/__main__.py, then hmasd/commands/eval.py by name).
+RULE_CODE = {
+    "resolve_config": ["workflow/scripts/resolve_config.py"],
+    "train": ["workflow/scripts/train.py", "hmasd.commands.train"],
+    "evaluate": ["hmasd.__main__", "hmasd.commands.eval"],
+    "baseline": ["hmasd.__main__", "hmasd.commands.baseline"],
+    "consolidate": ["workflow/scripts/consolidate.py"],
+    "figures": ["workflow/scripts/figures.py"],
+    "tables": ["workflow/scripts/tables.py"],
+}
+# Modules a rule runs whose edits must not rerun it. hmasd.tracking_plots draws the train
+# job's progress PNGs (paper_data/sync_training_progress_step_N.png): side products that no
+# declared output holds and no downstream rule reads, so a plot tweak should not retrain
+# every run and then re-evaluate and re-aggregate everything. Existing runs keep their old
+# PNGs; `snakemake -R train_sync train_async` redraws them (by retraining).
+RULE_CODE_IGNORED = {"train": ["hmasd.tracking_plots"]}
 
 
 def _rel(path: Path) -> str:
     return os.path.relpath(path)
 
 
-def hmasd_code() -> list[str]:
-    """Every module of the hmasd package (env, agent, training, tracking, CLI)."""
-    return sorted(_rel(p) for p in (REPO / "hmasd").rglob("*.py"))
-
-
-# The analysis modules each analysis rule runs (its own module and the helpers it imports).
-ANALYSIS_MODULES = {
-    "consolidate": ["consolidate", "schema"],
-    "figures": ["figures", "style", "stats", "schema"],
-    "tables": ["tables", "stats", "schema"],
-}
-# Imported by every script under workflow/scripts/; Snakemake only tracks the script itself.
-JOBLOG = _rel(REPO / "workflow" / "scripts" / "joblog.py")
-
-
-def analysis_code(rule_name: str) -> list[str]:
-    """Only the modules ``rule_name`` runs, so editing figures.py reruns only figures."""
-    return [
-        _rel(REPO / "analysis" / f"{m}.py") for m in ANALYSIS_MODULES[rule_name]
-    ] + [JOBLOG]
+def code_fingerprint(rule_name: str) -> str:
+    """sha256 of the meaning of the code ``rule_name`` runs (see hmasd/codehash.py)."""
+    try:
+        return codehash.fingerprint(
+            RULE_CODE[rule_name],
+            roots=(REPO, REPO / "workflow" / "scripts"),
+            ignore=RULE_CODE_IGNORED.get(rule_name, ()),
+        )
+    except CodeHashError as exc:
+        raise WorkflowError(f"code of the '{rule_name}' rule: {exc}") from None
 
 
 # --------------------------------------------------------------------------------------
@@ -239,7 +251,9 @@ def figure_files() -> list[str]:
 
 
 def table_files() -> list[str]:
-    return expand("results/tables/sync_vs_async.{ext}", ext=TABLE_FORMATS)
+    return expand("results/tables/sync_vs_async.{ext}", ext=TABLE_FORMATS) + [
+        "results/tables/readme_summary.md"
+    ]
 
 
 # `snakemake --report results/report.html`: the PNG figures and the CSV table, each with the
@@ -269,6 +283,7 @@ def table_outputs() -> list:
         ),
         "results/tables/sync_vs_async.md",
         "results/tables/sync_vs_async.tex",
+        "results/tables/readme_summary.md",
     ]
 
 

@@ -2,7 +2,6 @@ rule resolve_config:
     """One named config's preset + overrides -> the full run config every job of it uses."""
     input:
         preset=preset_file,
-        code=["hmasd/config.py"],
     output:
         "results/configs/{config}.yaml",
     log:
@@ -15,7 +14,8 @@ rule resolve_config:
         runtime=rule_resources("resolve_config")["runtime"],
         gpu=rule_resources("resolve_config")["gpu"],
     params:
-        preset=lambda wildcards: config["configs"][wildcards.config]["preset"],
+        code=code_fingerprint("resolve_config"),
+        preset=lambda wildcards: NAMED[wildcards.config].preset,
         # Canonical JSON string: editing one config's values reruns only its jobs.
         overrides=overrides_param,
     script:

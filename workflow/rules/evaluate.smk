@@ -2,7 +2,6 @@ rule evaluate:
     """Eval-only run of a run's final or best checkpoint (fixed eval seed)."""
     input:
         model=eval_model,
-        code=hmasd_code(),
     output:
         "results/runs/{config}/{mode}/seed{seed}/eval/{which}.json",
     log:
@@ -17,6 +16,7 @@ rule evaluate:
         runtime=rule_resources("evaluate")["runtime"],
         gpu=rule_resources("evaluate")["gpu"],
     params:
+        code=code_fingerprint("evaluate"),
         episodes=config["evaluate"]["episodes"],
         seed=config["evaluate"]["seed"],
         device=config["device"],

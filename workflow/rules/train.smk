@@ -9,7 +9,6 @@ for _mode in MODES:
             f"train_{_mode}"
         input:
             config="results/configs/{config}.yaml",
-            code=hmasd_code() + [JOBLOG],
         output:
             summary=f"results/runs/{{config}}/{_mode}/seed{{seed}}/train_summary.json",
             final=f"results/runs/{{config}}/{_mode}/seed{{seed}}/{model_file(_mode, 'final')}",
@@ -26,6 +25,7 @@ for _mode in MODES:
             runtime=rule_resources("train")["runtime"],
             gpu=rule_resources("train")["gpu"],
         params:
+            code=code_fingerprint("train"),
             mode=_mode,
             log_level=config["log_level"],
         script:

@@ -4,8 +4,10 @@
 after a kill (node loss, `kill -9`, timeout), but wrong when Snakemake reruns a job because
 its config, its code or a forced rerun asked for it: the old checkpoints would be picked up
 as if the run had been interrupted. So each attempt leaves `.train_attempt.json` (a hash of
-the resolved config and the code, and "running"/"done"); only an unfinished attempt with the
-same hash is resumed. Anything else wipes the run's training state and starts fresh.
+the resolved config's values and of the rule's code fingerprint, and "running"/"done");
+only an unfinished attempt with the same hash is resumed. Anything else wipes the run's
+training state and starts fresh. The code fingerprint is the rule's `params.code`
+(hmasd/codehash.py: the meaning of the code, so a docstring edit keeps a resumable attempt).
 """
 
 import hashlib
@@ -13,12 +15,12 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from joblog import redirect_to
 
+from hmasd.config import read_yaml
 from hmasd.io import atomic_write_json
 
 ATTEMPT = ".train_attempt.json"
@@ -26,12 +28,11 @@ ATTEMPT = ".train_attempt.json"
 TRAINING_STATE = ("models", "tb", "paper_data", "config.yaml", "train_summary.json")
 
 
-def fingerprint(files: Iterable[str | Path]) -> str:
-    """sha256 over the names and contents of ``files`` (order-independent)."""
-    digest = hashlib.sha256()
-    for path in sorted(str(f) for f in files):
-        digest.update(path.encode() + b"\0" + Path(path).read_bytes() + b"\0")
-    return digest.hexdigest()
+def fingerprint(config: str | Path, code: str) -> str:
+    """sha256 over the values of the resolved ``config`` (YAML; comments and layout do not
+    count) and ``code``, the rule's semantic code fingerprint."""
+    values = json.dumps(read_yaml(Path(config)), sort_keys=True)
+    return hashlib.sha256(f"{values}\0{code}".encode()).hexdigest()
 
 
 def prepare_run_dir(run_dir: Path, fp: str) -> bool:
@@ -63,7 +64,7 @@ def prepare_run_dir(run_dir: Path, fp: str) -> bool:
 def main(smk: Any) -> int:
     run_dir = Path(smk.output.summary).parent
     with redirect_to(smk.log[0]):
-        fp = fingerprint([smk.input.config, *smk.input.code])
+        fp = fingerprint(smk.input.config, smk.params.code)
         resume = prepare_run_dir(run_dir, fp)
         state = "resuming an interrupted attempt" if resume else "fresh start"
         argv = [
