@@ -16,7 +16,7 @@ import torch
 from _common import Setup, make_config, timed
 from torch.profiler import ProfilerActivity, profile
 
-from hmasd.cli import parse_sets
+from hmasd.commands.common import parse_sets
 
 
 def main() -> None:

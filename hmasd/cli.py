@@ -101,9 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", help="auto, cpu, cuda or cuda:N (train.device)")
 
     ev = sub.add_parser("eval", parents=[common], help="evaluate a checkpoint (eval-only)")
-    ev.add_argument("--model-path", type=Path, required=True, metavar="CKPT")
+    ev.add_argument(
+        "--model-path",
+        type=Path,
+        required=True,
+        nargs="+",
+        metavar="CKPT",
+        help="checkpoint(s); several are evaluated in one process, each on the same episodes",
+    )
     ev.add_argument("--episodes", type=positive_int, default=10)
-    ev.add_argument("--out", type=Path, help="eval JSON (default: RUN_DIR/eval/<ckpt stem>.json)")
+    ev.add_argument(
+        "--out",
+        type=Path,
+        nargs="+",
+        help="eval JSON per checkpoint, in order (default: RUN_DIR/eval/<ckpt stem>.json)",
+    )
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--tb-dir", type=Path, help="also write Eval/MeanReward, Eval/StdReward here")
     ev.add_argument("--device", default="auto")

@@ -52,7 +52,8 @@ def _copy(d: Any) -> Any:
 
 def resolve(grid: dict[str, Any], name: str) -> Named:
     """Resolve named config ``name`` of ``grid`` (validated by the schema; raises
-    :class:`ConfigError` for an unknown base, a cycle or a mode outside the grid)."""
+    :class:`ConfigError` for an unknown base or a cycle). Its modes are those of its own
+    ``modes`` (or its base's) that the grid runs; possibly none."""
     configs = grid["configs"]
     chain = [name]
     while "base" in configs[chain[-1]]:
@@ -73,12 +74,7 @@ def resolve(grid: dict[str, Any], name: str) -> Named:
         preset = named.get("preset", preset)
         label = named.get("label", label)
         if "modes" in named:
-            outside = sorted(set(named["modes"]) - set(grid["modes"]))
-            if outside:
-                raise ConfigError(
-                    f"'configs.{name}.modes' has {', '.join(outside)}, not among the grid's "
-                    f"modes ({', '.join(grid['modes'])})"
-                )
+            # Among the grid's modes: narrowing the grid to sync also drops async variants.
             modes = [m for m in grid["modes"] if m in named["modes"]]
     overrides.setdefault("train", {}).setdefault("device", grid.get("device", "cpu"))
     return Named(name, preset, overrides, chain[-1], label, tuple(modes))

@@ -5,11 +5,11 @@ Read top to bottom, :meth:`HMASDAgent.update` is the algorithm (Yang et al., Neu
 1. advantages of both levels over real time order (:meth:`HMASDAgent._prepare`): GAE of the
    low-level reward (Eq. 4) with V_l(s, Z), and the GAE over skill windows with the n+1
    heads V_h(s^), V_h(o^_i); value normalisers take in the new targets;
-2. ``ppo_epochs`` epochs over ``num_minibatches`` minibatches of whole sequences, each one
-   optimiser step of the skill discoverer (Eq. 7; actor replayed from the stored GRU state,
-   and critic), the skill coordinator (Eq. 6: n+1 PPO terms scoring the STORED skills by
-   teacher forcing) and both discriminators (Eq. 8, cross-entropy on the next state /
-   observations);
+2. ``ppo_epochs`` epochs, each one step of the skill coordinator (Eq. 6: n+1 PPO terms
+   scoring the STORED skills by teacher forcing) on every decision, ``num_minibatches``
+   steps of the skill discoverer (Eq. 7; actor replayed from the stored GRU state, and
+   critic) over whole sequences, and one step of both discriminators (Eq. 8,
+   cross-entropy on the next state / observations);
 3. ``policy_version += 1``.
 
 The PPO "old" log-probs and values are the ones stored in the :class:`Batch` for exactly the
@@ -27,10 +27,11 @@ Where the paper is silent (HMASD_METHOD "left open") or where we differ, and why
 - Eq. 6 vs Eq. 7 sums: the coordinator loss sums its n+1 terms (as Eq. 6 writes); the
   low-level loss averages over agents (Eq. 7's sum times 1/n), which only rescales the
   gradient that Adam normalises anyway. Advantages are normalised per PPO term.
-- lr, epochs and minibatches apply to both levels and the discriminators (open 5, 7): one
-  optimiser step of every network per minibatch; the discriminators train on the same
-  minibatch after their PPO terms (Algorithm 1 orders the updates; one backward pass is
-  equivalent because the three parameter sets are disjoint).
+- lr and epochs apply to both levels and the discriminators (open 5, 7); minibatches
+  only to the skill discoverer. Each epoch follows Algorithm 1's order: one coordinator
+  step on every decision of the batch (Table 1's single minibatch: a batch holds only
+  num_envs x rollout_len / k decisions), then ``num_minibatches`` discoverer steps over
+  shuffled whole sequences, then one discriminator step on the whole batch.
 
 Cost: at the defaults (about 1000 transitions x 5 agents, hidden 64, 15 epochs) one update
 is about 30 GFLOP (GRU actor ~1.2, coordinator ~0.6, discriminators ~0.35 GFLOP per epoch),
@@ -82,6 +83,7 @@ CHECKED = (
     "losses/disc/ind",
     "losses/grad_norm_low",
     "losses/grad_norm_high",
+    "losses/grad_norm_disc",
 )
 HIGH_METRICS = tuple(
     f"losses/high/{k}" for k in ("policy", "value", "entropy", "approx_kl", "clipfrac")
@@ -402,11 +404,8 @@ class HMASDAgent:
         }
         return loss, metrics, (logp - old).detach().exp()
 
-    def _high_loss(
-        self, p: _Prepared, ix: Tensor | None, num_seq: int
-    ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
-        """Skill coordinator loss, Eq. 6, on the decisions of sequences ``ix`` (None: all
-        of the ``num_seq``):
+    def _high_loss(self, p: _Prepared) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """Skill coordinator loss, Eq. 6, on every decision of the batch:
 
             L_h = sum_{j=0..n} [ PPO_j(ratio_j, A_j) + lambda_c * V_j loss ]
                   - lambda_h * sum_j E[H_j]
@@ -417,18 +416,12 @@ class HMASDAgent:
         the normalised space (lambda_c = 1, Table 1).
         """
         cfg = self.cfg
-        if ix is None:
-            d: Tensor | slice = slice(None)
-        else:
-            in_mb = torch.zeros(num_seq, dtype=torch.bool, device=self.device)
-            in_mb[ix] = True
-            d = in_mb[p.seq].nonzero().squeeze(1)
-        logp, entropy, v_s, v_o = self.coordinator.score(p.state[d], p.obs[d], p.team[d], p.ind[d])
-        old = p.hl_logp[d]
-        adv = normalize_advantages(p.hl_adv[d], dim=0)
+        logp, entropy, v_s, v_o = self.coordinator.score(p.state, p.obs, p.team, p.ind)
+        old = p.hl_logp
+        adv = normalize_advantages(p.hl_adv, dim=0)
         pl, kl, cf = term_policy_loss(logp, old, adv, cfg.clip_coef)
         values = torch.cat([v_s.unsqueeze(-1), v_o], -1)
-        vl = value_loss_elements(values, p.hl_value[d], p.hl_ret[d], cfg.clip_coef, cfg.huber_delta)
+        vl = value_loss_elements(values, p.hl_value, p.hl_ret, cfg.clip_coef, cfg.huber_delta)
         vl = vl.mean(0).sum()
         ent = entropy.mean(0).sum()
         loss = pl + vl - cfg.lambda_h * ent
@@ -441,17 +434,11 @@ class HMASDAgent:
         }
         return loss, metrics, (logp - old).detach().exp()
 
-    def _disc_loss(
-        self, b: Batch, p: _Prepared, ix: Tensor | None
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Cross-entropy of q_D(Z | s') and q_d(z_i | o_i', Z) on sequences ``ix``."""
-
-        def sel(x: Tensor) -> Tensor:
-            return x if ix is None else x[:, ix]
-
-        team, ind = sel(b.team_skill), sel(b.ind_skill)
-        t_logits = self.team_disc(sel(b.next_state))
-        i_logits = self.ind_disc.net(sel(p.ind_disc_in))
+    def _disc_loss(self, b: Batch, p: _Prepared) -> tuple[Tensor, dict[str, Tensor]]:
+        """Cross-entropy of q_D(Z | s') and q_d(z_i | o_i', Z) on the whole batch."""
+        team, ind = b.team_skill, b.ind_skill
+        t_logits = self.team_disc(b.next_state)
+        i_logits = self.ind_disc.net(p.ind_disc_in)
         lt = F.cross_entropy(t_logits.flatten(0, -2), team.flatten())
         li = F.cross_entropy(i_logits.flatten(0, -2), ind.flatten())
         with torch.no_grad():
@@ -488,14 +475,21 @@ class HMASDAgent:
         cfg = self.cfg
         p = self._prepare(b)
         update_no = self.policy_version + 1
+        self._check_targets(p, update_no)
         B = b.obs.shape[1]
         n_mb = min(cfg.num_minibatches, B)
         has_high = p.seq.numel() > 0
-        names: list[str] = []
-        sums = torch.zeros(0, device=self.device)
+        acc: dict[str, list[Tensor]] = {}
         steps = 0
         self.first_ratios = {}
         for _epoch in range(cfg.ppo_epochs):
+            # Algorithm 1's order. The skill coordinator (Eq. 6) first: one step on every
+            # decision of the batch (Table 1: one minibatch; a batch holds few decisions).
+            if has_high:
+                high, metrics, ratio_high = self._high_loss(p)
+                self.first_ratios.setdefault("high", ratio_high)
+                self._step(("coordinator",), high, metrics, "high", update_no, acc)
+            # The skill discoverer (Eq. 7): num_minibatches steps over whole sequences.
             if n_mb == 1:
                 parts: list[Tensor | None] = [None]
             else:
@@ -503,44 +497,65 @@ class HMASDAgent:
                 parts = list(perm.chunk(n_mb))
             for ix in parts:
                 low, metrics, ratio_low = self._low_loss(b, p, ix)
-                total = low
-                if has_high:
-                    high, hm, ratio_high = self._high_loss(p, ix, B)
-                    metrics.update(hm)
-                    total = total + high
-                disc, dm = self._disc_loss(b, p, ix)
-                metrics.update(dm)
-                total = total + disc
-                if not self.first_ratios:
-                    self.first_ratios = {"low": ratio_low}
-                    if has_high:
-                        self.first_ratios["high"] = ratio_high
-
-                for opt in self.optimizers.values():
-                    opt.zero_grad(set_to_none=True)
-                total.backward()
-                gn = {name: self._clip(name) for name in self.param_groups}
-                metrics["losses/grad_norm_low"] = torch.sqrt(gn["actor"] ** 2 + gn["critic"] ** 2)
-                metrics["losses/grad_norm_high"] = gn["coordinator"]
-                self._check_finite(metrics, update_no)
-                for opt in self.optimizers.values():
-                    opt.step()
+                self.first_ratios.setdefault("low", ratio_low)
+                self._step(("actor", "critic"), low, metrics, "low", update_no, acc)
                 steps += 1
-                # One stacked add per step; a single host read at the end of the update.
-                if not names:
-                    names = list(metrics)
-                    sums = torch.zeros(len(names), device=self.device)
-                sums = sums + torch.stack([metrics[k].detach() for k in names])
+            # The discriminators (Eq. 8): one step on the whole batch.
+            disc, metrics = self._disc_loss(b, p)
+            self._step(("disc",), disc, metrics, "disc", update_no, acc)
         self.optimizer_steps += steps
         self.policy_version += 1
-        out = dict(zip(names, (sums / steps).tolist(), strict=True))
+        # One host read for every metric of the update: each is its mean over its steps.
+        names = list(acc)
+        means = torch.stack([torch.stack(acc[k]).mean() for k in names]).tolist()
+        out = dict(zip(names, means, strict=True))
         for name in HIGH_METRICS:
-            # A batch without decisions (possible in short async segments) trains no
-            # coordinator step; report zeros so every update logs the same names.
+            # A batch without decisions trains no coordinator step; report zeros so every
+            # update logs the same names.
             out.setdefault(name, 0.0)
+        out.setdefault("losses/grad_norm_high", 0.0)
         out["charts/high_level_samples"] = float(p.seq.numel())
         out["charts/high_level_window_reward"] = float(p.hl_reward.mean()) if has_high else 0.0
         return out
+
+    def _step(
+        self,
+        groups: tuple[str, ...],
+        loss: Tensor,
+        metrics: dict[str, Tensor],
+        level: str,
+        update_no: int,
+        acc: dict[str, list[Tensor]],
+    ) -> None:
+        """One optimiser step of the parameter ``groups`` on ``loss``: gradients, clip,
+        finiteness check (before anything changes), Adam; ``metrics`` (plus the clipped
+        gradient norm ``losses/grad_norm_{level}``) go to ``acc``."""
+        for g in groups:
+            self.optimizers[g].zero_grad(set_to_none=True)
+        loss.backward()
+        norms = [self._clip(g) for g in groups]
+        metrics[f"losses/grad_norm_{level}"] = (
+            norms[0] if len(norms) == 1 else torch.sqrt(sum(n * n for n in norms))
+        )
+        self._check_finite(metrics, update_no)
+        for g in groups:
+            self.optimizers[g].step()
+        for k, v in metrics.items():
+            acc.setdefault(k, []).append(v.detach())
+
+    def _check_targets(self, p: _Prepared, update_no: int) -> None:
+        """Non-finite advantages or targets (a NaN reward) would make every loss of this
+        update NaN: stop before the first optimiser step, naming the loss they feed."""
+        feeds = {
+            "losses/low/policy": p.adv,
+            "losses/low/value": p.ret,
+            "losses/high/policy": p.hl_adv,
+            "losses/high/value": p.hl_ret,
+        }
+        ok = torch.stack([torch.isfinite(v).all() for v in feeds.values()]).tolist()
+        for name, fine in zip(feeds, ok, strict=True):
+            if not fine:
+                raise TrainingError(f"loss turned NaN at update {update_no}: {name}")
 
     @staticmethod
     def _check_finite(metrics: dict[str, Tensor], update_no: int) -> None:

@@ -168,8 +168,7 @@ def write_run(tree: Tree, config: str, mode: str, seed: int, extra_column: bool 
         tree.count("eval", 2 * EVAL_EPISODES)
     bench = tree.root / "benchmarks"
     _bench(tree, bench / "train" / config / mode / f"seed{seed}.tsv", rng, 120.0)
-    for which in ("final", "best"):
-        _bench(tree, bench / "evaluate" / config / mode / f"seed{seed}_{which}.tsv", rng, 10.0)
+    _bench(tree, bench / "evaluate" / config / mode / f"seed{seed}.tsv", rng, 10.0)
 
 
 def _bench(tree: Tree, path: Path, rng: np.random.Generator, secs: float) -> None:

@@ -21,8 +21,10 @@ from .helpers import (
 pytestmark = pytest.mark.slow
 
 AGGREGATES = {"consolidate": 1, "figures": 1, "tables": 1, "all": 1}
-# The smoke grid: 1 config x 2 modes x 2 seeds, final + best evals, 3 baselines.
-TRAINING = {"train_sync": 2, "train_async": 2, "evaluate": 8}
+# The smoke grid: smoke (sync, async), smoke_flat (sync) and smoke_async4 (async), 2 seeds
+# each: 4 sync and 4 async runs, one evaluate job per run (final + best), 3 baselines for
+# the one family.
+TRAINING = {"train_sync": 4, "train_async": 4, "evaluate": 8}
 BASELINES = {"baseline": 3}
 
 
@@ -87,9 +89,9 @@ def test_progress_plot_edit_reruns_no_evaluation(smoke_copy: Path) -> None:
 def test_tracker_edit_reruns_training_and_what_reads_it_but_no_baseline(
     smoke_copy: Path,
 ) -> None:
-    """hmasd/tracking.py is in the train rule's code only; evaluation reruns because its
+    """hmasd/tracking/ is in the train rule's code only; evaluation reruns because its
     input checkpoints are rebuilt, baselines do not."""
-    path = smoke_copy / "hmasd" / "tracking.py"
+    path = smoke_copy / "hmasd" / "tracking" / "tracker.py"
     write_later(path, path.read_text() + "\n_EDITED_BY_A_TEST = 1\n")
     assert rules_of(planned(smoke_copy)) == {**TRAINING, **AGGREGATES}
     rows = summary_rows(smoke_copy)

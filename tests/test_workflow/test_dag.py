@@ -12,7 +12,8 @@ import yaml
 
 from analysis.schema import SCHEMAS
 from hmasd.config import MODEL_PREFIX as PREFIX
-from hmasd.config import MODES, derived, load
+from hmasd.config import derived, load
+from hmasd.grid import resolve_all
 
 from .helpers import REPO, SMOKE, parse_jobs, planned, rules_of, snakemake
 
@@ -30,6 +31,7 @@ FIGURES = [
     "final_scores",
 ]
 DATASETS = [
+    "runs",
     "episodes",
     "sync_metrics",
     "reward_components",
@@ -52,70 +54,85 @@ def _edit_grid(root: Path, edit) -> None:
 # End to end
 
 
+def _smoke_grid() -> tuple[dict, dict]:
+    """The smoke grid and its named configs, resolved (hmasd.grid, as common.smk does)."""
+    grid = yaml.safe_load((REPO / SMOKE).read_text())
+    grid.setdefault("device", "cpu")
+    return grid, resolve_all(grid)
+
+
+def _runs(grid: dict, named: dict) -> list[tuple[str, str, int]]:
+    return [(c, m, s) for c, n in named.items() for m in n.modes for s in grid["seeds"]]
+
+
 def test_smoke_dag_writes_every_output(smoke_run: Path) -> None:
+    grid, named = _smoke_grid()
     results = smoke_run / "results"
-    for mode in MODES:
-        for seed in SEEDS:
-            run = results / "runs" / "smoke" / mode / f"seed{seed}"
-            summary = json.loads((run / "train_summary.json").read_text())
-            assert summary["env_steps"] == 256 and summary["mode"] == mode
-            assert summary["seed"] == seed and summary["resumed_from"] is None
-            assert (run / "models" / f"{PREFIX[mode]}_final.pt").stat().st_size > 0
-            assert (run / "models" / f"{PREFIX[mode]}.pt").stat().st_size > 0
-            assert (run / "models" / f"{PREFIX[mode]}_128.pt").exists()  # periodic
-            assert list((run / "tb").iterdir())
-            assert list((run / "paper_data").glob("episode_rewards_step_*.csv"))
-            for which in ("final", "best"):
-                ev = json.loads((run / "eval" / f"{which}.json").read_text())
-                assert ev["episodes"] == 2
-                bench = results / "benchmarks" / "evaluate" / "smoke" / mode
-                assert (bench / f"seed{seed}_{which}.tsv").exists()
-            assert (results / "benchmarks" / "train" / "smoke" / mode / f"seed{seed}.tsv").exists()
-            assert (results / "logs" / "train" / "smoke" / mode / f"seed{seed}.log").exists()
+    runs = _runs(grid, named)
+    assert len(runs) == 8  # smoke x {sync, async}, flat x sync, async4 x async; 2 seeds
+    for config, mode, seed in runs:
+        run = results / "runs" / config / mode / f"seed{seed}"
+        summary = json.loads((run / "train_summary.json").read_text())
+        assert summary["env_steps"] == 320 and summary["mode"] == mode
+        assert summary["seed"] == seed and summary["resumed_from"] is None
+        assert (run / "models" / f"{PREFIX[mode]}_final.pt").stat().st_size > 0
+        assert (run / "models" / f"{PREFIX[mode]}.pt").stat().st_size > 0
+        assert (run / "models" / f"{PREFIX[mode]}_160.pt").exists()  # periodic
+        assert list((run / "tb").iterdir())
+        assert list((run / "paper_data").glob("episode_rewards_step_*.csv"))
+        for which in WHICH:
+            ev = json.loads((run / "eval" / f"{which}.json").read_text())
+            assert ev["episodes"] == 2 and set(ev["policies"]) == {"deterministic",
+                                                                    "stochastic"}
+        bench = results / "benchmarks"
+        assert (bench / "evaluate" / config / mode / f"seed{seed}.tsv").exists()
+        assert (bench / "train" / config / mode / f"seed{seed}.tsv").exists()
+        assert (results / "logs" / "train" / config / mode / f"seed{seed}.log").exists()
     for policy in ("random", "hover", "kmeans"):
         assert json.loads((results / "baselines" / "smoke" / f"{policy}.json").read_text())
+    assert not (results / "baselines" / "smoke_flat").exists()  # one set per family
     assert sorted(DATASETS) == sorted(SCHEMAS)
     for name in FIGURES:
         for ext in ("png", "pdf"):
             assert (results / "figures" / f"{name}.{ext}").stat().st_size > 0
     for ext in ("csv", "md", "tex"):
         assert (results / "tables" / f"sync_vs_async.{ext}").stat().st_size > 0
+    assert "Trained on:" in (results / "tables" / "readme_summary.md").read_text()
     for rule in ("resolve_config", "baseline", "evaluate", "consolidate", "figures", "tables"):
         assert list((results / "logs" / rule).rglob("*.log")), rule
-
-
-def _smoke_grid() -> tuple[dict, dict]:
-    """The smoke grid and its one named config's resolved run config."""
-    grid = yaml.safe_load((REPO / SMOKE).read_text())
-    ((name, named),) = grid["configs"].items()
-    return grid, {"name": name, "cfg": load(named["preset"], named.get("overrides"))}
 
 
 def test_consolidated_datasets_have_the_declared_schema_and_rows(smoke_run: Path) -> None:
     """Each Parquet file has exactly the columns and types analysis/schema.py declares (as
     pandas reads them too), and as many rows as the smoke grid implies."""
-    grid, smoke = _smoke_grid()
-    cfg = smoke["cfg"]
-    t, e, a = cfg.train, cfg.env, cfg.agent
-    d = derived(cfg)
-    configs, policies = 1, len(grid["baselines"]["policies"])
-    runs = configs * len(grid["modes"]) * len(grid["seeds"])
-    steps_per_env = d.num_updates * t.batch_size // t.num_envs
-    exports = d.num_updates * t.batch_size // cfg.tracking.export_interval
-    eval_rows = runs * len(WHICH) * grid["evaluate"]["episodes"]
-    if "policy" in SCHEMAS["eval"].names:
-        eval_rows *= policies
-    expected_rows = {
-        # every finished training episode of every run (episodes end every max_steps steps)
-        "episodes": runs * t.num_envs * (steps_per_env // e.max_steps),
-        "sync_metrics": runs * d.num_updates,  # one row per update
-        "reward_components": runs * d.num_updates,  # one row per update
-        # per export: one row per team skill, one per (agent, individual skill)
-        "skill_usage": runs * exports * (a.n_team_skills + e.n_uavs * a.n_ind_skills),
-        "eval": eval_rows,
-        "baselines": configs * policies * grid["baselines"]["episodes"],
-        "benchmarks": runs * (1 + len(WHICH)),  # one train and two evaluate jobs per run
-    }
+    grid, named = _smoke_grid()
+    runs = _runs(grid, named)
+    cfgs = {c: load(n.preset, n.overrides) for c, n in named.items()}
+    families = {n.family for n in named.values()}
+    policies = len(grid["baselines"]["policies"])
+    episodes = grid["evaluate"]["episodes"]
+
+    def per_run(config: str) -> dict[str, int]:
+        cfg = cfgs[config]
+        t, e, a = cfg.train, cfg.env, cfg.agent
+        d = derived(cfg)
+        steps_per_env = d.num_updates * t.batch_size // t.num_envs
+        exports = d.num_updates * t.batch_size // cfg.tracking.export_interval
+        return {
+            "runs": 1,
+            # every finished training episode (episodes end every max_steps steps)
+            "episodes": t.num_envs * (steps_per_env // e.max_steps),
+            "sync_metrics": d.num_updates,  # one row per update
+            "reward_components": d.num_updates,  # one row per update
+            # per export: one row per team skill, one per (agent, individual skill)
+            "skill_usage": exports * (a.n_team_skills + e.n_uavs * a.n_ind_skills),
+            # final + best checkpoints, both evaluation policies
+            "eval": len(WHICH) * 2 * episodes,
+            "benchmarks": 2,  # one train and one evaluate job per run
+        }
+
+    expected_rows = {k: sum(per_run(c)[k] for c, _, _ in runs) for k in per_run(runs[0][0])}
+    expected_rows["baselines"] = len(families) * policies * episodes
     assert set(expected_rows) == set(SCHEMAS), "a new dataset needs its expected row count"
     for name, schema in SCHEMAS.items():
         path = smoke_run / "results" / "consolidated" / f"{name}.parquet"
@@ -128,10 +145,14 @@ def test_consolidated_datasets_have_the_declared_schema_and_rows(smoke_run: Path
         assert len(frame) == expected_rows[name], (name, len(frame), expected_rows[name])
         if {"config", "mode", "seed"} <= set(schema.names):
             got = set(frame[["config", "mode", "seed"]].itertuples(index=False, name=None))
-            want = {(smoke["name"], m, s) for m in grid["modes"] for s in grid["seeds"]}
-            assert got == want, name
+            assert got == set(runs), name
     evals = pd.read_parquet(smoke_run / "results" / "consolidated" / "eval.parquet")
-    assert evals.groupby(["mode", "seed", "which"]).size().eq(grid["evaluate"]["episodes"]).all()
+    keys = ["config", "mode", "seed", "which", "policy"]
+    assert evals.groupby(keys).size().eq(episodes).all()
+    meta = pd.read_parquet(smoke_run / "results" / "consolidated" / "runs.parquet")
+    assert set(meta["method"]) == {"HMASD sync", "HMASD async G=2", "HMASD async G=4",
+                                   "flat MAPPO sync"}
+    assert set(meta["family"]) == {"smoke"}
     baselines = pd.read_parquet(smoke_run / "results" / "consolidated" / "baselines.parquet")
     assert sorted(set(baselines["policy"])) == sorted(grid["baselines"]["policies"])
 
@@ -147,13 +168,15 @@ def test_completed_run_has_nothing_to_do(smoke_run: Path) -> None:
 def test_adding_a_seed_runs_only_its_jobs_and_the_aggregates(smoke_copy: Path) -> None:
     _edit_grid(smoke_copy, lambda g: g.update(seeds=[0, 1, 2]))
     jobs = planned(smoke_copy)
-    assert rules_of(jobs) == {"train_sync": 1, "train_async": 1, "evaluate": 4, **AGGREGATES}
+    # smoke (sync, async), smoke_flat (sync), smoke_async4 (async): 4 runs, 4 evaluations.
+    assert rules_of(jobs) == {"train_sync": 2, "train_async": 2, "evaluate": 4, **AGGREGATES}
     assert {j.wildcards["seed"] for j in jobs if "seed" in j.wildcards} == {"2"}
 
 
-def test_changing_one_config_reruns_only_that_configs_jobs(smoke_copy: Path) -> None:
+def test_changing_one_config_reruns_only_its_family_members(smoke_copy: Path) -> None:
     """A second config is completed for real on a reduced grid (seed 0, sync, hover), then
-    one value of the first config changes: only the first config's jobs are planned."""
+    one value of the first config changes: only the first config's jobs and those of its
+    variants (which inherit the value) are planned, never the second config's."""
     # A second --configfile narrows the grid (merged over the first; see common.smk).
     (smoke_copy / "reduced.yaml").write_text(
         "seeds: [0]\nmodes: [sync]\nbaselines: {policies: [hover]}\n"
@@ -161,26 +184,26 @@ def test_changing_one_config_reruns_only_that_configs_jobs(smoke_copy: Path) -> 
     grids = ("--configfile", SMOKE, "reduced.yaml")
 
     def add_twin(grid: dict) -> None:
-        grid["configs"]["twin"] = json.loads(json.dumps(grid["configs"]["smoke"]))
+        grid["configs"]["twin"] = {"preset": "smoke"}
 
     _edit_grid(smoke_copy, add_twin)
     twin = [
         "results/runs/twin/sync/seed0/eval/final.json",
-        "results/runs/twin/sync/seed0/eval/best.json",
         "results/baselines/twin/hover.json",
     ]
     snakemake(smoke_copy, "--cores", "2", *twin, *grids)
 
     def change_smoke(grid: dict) -> None:
-        grid["configs"]["smoke"]["overrides"]["train"]["eval_episodes"] = 3
+        grid["configs"]["smoke"]["overrides"] = {"train": {"eval_episodes": 3}}
 
     _edit_grid(smoke_copy, change_smoke)
     dry = snakemake(smoke_copy, "--dry-run", *grids)
     jobs = parse_jobs(dry.stdout + dry.stderr)
-    assert {j.wildcards.get("config") for j in jobs if j.wildcards} == {"smoke"}
+    # smoke_flat (base: smoke) inherits the change; smoke_async4 runs no sync mode.
+    assert {j.wildcards.get("config") for j in jobs if j.wildcards} == {"smoke", "smoke_flat"}
     assert rules_of(jobs) == {
-        "resolve_config": 1,
-        "train_sync": 1,
+        "resolve_config": 2,
+        "train_sync": 2,
         "evaluate": 2,
         "baseline": 1,
         **AGGREGATES,

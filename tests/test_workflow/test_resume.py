@@ -17,8 +17,8 @@ from .helpers import SNAKEMAKE, copy_repo, edit_without_meaning, job_env, snakem
 
 pytestmark = pytest.mark.slow
 
-TOTAL = 1024  # 16 updates of 64 transitions (smoke preset)
-CKPT = 256  # periodic checkpoint interval
+TOTAL = 1280  # 16 updates of 80 transitions (smoke preset)
+CKPT = 320  # periodic checkpoint interval (every 4 updates)
 RUN = Path("results/runs/long/sync/seed0")
 PERIODIC = "hmasd_sync_enhanced_tracking_{}.pt"
 
@@ -97,5 +97,5 @@ def test_killed_training_resumes_from_its_periodic_checkpoint(tmp_path: Path) ->
     resumed_step = int(resumed.rsplit("_", 1)[1].removesuffix(".pt"))
     assert CKPT <= resumed_step < TOTAL
     assert f"at env_step {resumed_step}" in log
-    assert summary["env_steps"] == TOTAL and summary["updates"] == TOTAL // 64
+    assert summary["env_steps"] == TOTAL and summary["updates"] == TOTAL // 80
     assert (run / "models" / PERIODIC.format(TOTAL)).exists()

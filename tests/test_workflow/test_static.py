@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from hmasd import config as C
+from hmasd.grid import resolve_all
 
 from .helpers import BIN, REPO, Job, copy_repo, parse_jobs, rules_of, snakemake
 
@@ -82,27 +83,42 @@ def test_figure_names_match_the_analysis_package() -> None:
     assert listed == list(FIGURES)
 
 
-@pytest.mark.parametrize(
-    ("grid", "configs", "seeds"),
-    [("config/config.yaml", 2, 5), ("config/smoke.yaml", 1, 2), ("config/paper.yaml", 2, 10)],
-)
-def test_each_grid_builds_its_dag(repo_copy: Path, grid: str, configs: int, seeds: int) -> None:
-    """A --configfile replaces config/config.yaml (no merge), and the job counts follow
-    configs x modes x seeds."""
+@pytest.mark.parametrize("grid", ["config/config.yaml", "config/smoke.yaml", "config/paper.yaml"])
+def test_each_grid_builds_its_dag(repo_copy: Path, grid: str) -> None:
+    """A --configfile replaces config/config.yaml (no merge), and the job counts follow the
+    grid: each config in its own modes x seeds, one evaluate job per run (final and best),
+    baselines once per family."""
     proc = snakemake(repo_copy, "--dry-run", "--configfile", grid)
     counts = rules_of(parse_jobs(proc.stdout + proc.stderr))
-    runs = configs * seeds  # per mode
+    spec = yaml.safe_load((REPO / grid).read_text())
+    spec.setdefault("device", "cpu")
+    named = resolve_all(spec)
+    seeds = len(spec["seeds"])
+    runs = {m: seeds * sum(m in n.modes for n in named.values()) for m in ("sync", "async")}
     assert counts == {
-        "resolve_config": configs,
-        "train_sync": runs,
-        "train_async": runs,
-        "evaluate": 2 * 2 * runs,
-        "baseline": 3 * configs,
+        "resolve_config": len(named),
+        "train_sync": runs["sync"],
+        "train_async": runs["async"],
+        "evaluate": runs["sync"] + runs["async"],
+        "baseline": 3 * len({n.family for n in named.values()}),
         "consolidate": 1,
         "figures": 1,
         "tables": 1,
         "all": 1,
     }
+
+
+def test_default_grid_holds_the_study_and_its_controls() -> None:
+    """Both scenarios in both modes, and on base_station the flat-MAPPO control and a second
+    async staleness level."""
+    spec = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    named = resolve_all(spec)
+    modes = {c: set(n.modes) for c, n in named.items()}
+    assert modes["base_station"] == modes["cooperative_network"] == {"sync", "async"}
+    assert modes["base_station_flat"] == {"sync"} and modes["base_station_async8"] == {"async"}
+    assert named["base_station_flat"].overrides["agent"]["n_team_skills"] == 1
+    assert named["base_station_async8"].overrides["train"]["async_groups"] == 8
+    assert {n.family for n in named.values()} == {"base_station", "cooperative_network"}
 
 
 def test_default_grid_is_at_least_two_configs_two_modes_five_seeds() -> None:

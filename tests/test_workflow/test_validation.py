@@ -20,13 +20,18 @@ def _smoke() -> dict:
 
 
 def _unknown_override(grid: dict) -> str:
-    grid["configs"]["smoke"]["overrides"]["train"]["num_envz"] = 4
+    grid["configs"]["smoke"]["overrides"] = {"train": {"num_envz": 4}}
     return "configs.smoke.overrides.train.num_envz"
 
 
 def _wrong_override_type(grid: dict) -> str:
-    grid["configs"]["smoke"]["overrides"]["train"]["total_env_steps"] = "lots"
+    grid["configs"]["smoke"]["overrides"] = {"train": {"total_env_steps": "lots"}}
     return "configs.smoke.overrides.train.total_env_steps"
+
+
+def _unknown_default(grid: dict) -> str:
+    grid["defaults"]["agent"] = {"lambda_x": 1.0}
+    return "defaults.agent.lambda_x"
 
 
 def _unknown_top_level(grid: dict) -> str:
@@ -51,14 +56,31 @@ def _unknown_resource(grid: dict) -> str:
 
 def _out_of_range(grid: dict) -> str:
     # Types fine, but hmasd.config rejects it: checked for every named config up front.
-    grid["configs"]["smoke"]["overrides"]["train"]["batch_size"] = 63
+    grid["configs"]["smoke"]["overrides"] = {"train": {"batch_size": 63}}
     return "train.batch_size"
+
+
+def _window_cut(grid: dict) -> str:
+    # A rollout of 4 envs x 15 steps would cut k = 10 skill windows: refused up front.
+    grid["defaults"]["train"]["batch_size"] = 60
+    return "'agent.skill_interval' (10), or rollouts would cut skill windows"
 
 
 def _nan_value(grid: dict) -> str:
     # Types fine (NaN is a number to JSON Schema), but not a finite learning rate.
-    grid["configs"]["smoke"]["overrides"]["agent"] = {"lr": float("nan")}
+    grid["configs"]["smoke"]["overrides"] = {"agent": {"lr": float("nan")}}
     return "'agent.lr' must be finite, got nan"
+
+
+def _variant_changes_the_env(grid: dict) -> str:
+    # A variant plays its family's episodes: it may not change the env dynamics.
+    grid["configs"]["smoke_flat"]["overrides"]["env"] = {"n_users": 20}
+    return "'configs.smoke_flat' changes env.n_users of its family 'smoke'"
+
+
+def _unknown_base(grid: dict) -> str:
+    grid["configs"]["smoke_flat"]["base"] = "nope"
+    return "'configs.smoke_flat.base' is 'nope'"
 
 
 def _unknown_preset(grid: dict) -> str:
@@ -71,12 +93,16 @@ def _unknown_preset(grid: dict) -> str:
     [
         _unknown_override,
         _wrong_override_type,
+        _unknown_default,
         _unknown_top_level,
         _wrong_seed_type,
         _bad_mode,
         _unknown_resource,
         _out_of_range,
+        _window_cut,
         _nan_value,
+        _variant_changes_the_env,
+        _unknown_base,
         _unknown_preset,
     ],
 )
@@ -105,6 +131,8 @@ def test_defaults_are_filled_in(repo_copy: Path, tmp_path: Path) -> None:
     targets = ["results/runs/tiny/sync/seed0/eval/final.json", "results/baselines/tiny/kmeans.json"]
     proc = snakemake(repo_copy, "--dry-run", *targets, "--configfile", str(minimal))
     out = proc.stdout + proc.stderr
-    # evaluate/baseline defaults (10 episodes, seed 1000) and the default device reach jobs.
-    assert "--episodes 10 --seed 1000 --device cpu" in out, out
+    # evaluate defaults (32 episodes, seed 1000; the baselines play the same episodes) and
+    # the default device reach jobs.
+    assert "--episodes 32 --seed 1000 --device cpu" in out, out
+    assert "--episodes 32 --seed 1000 --out results/baselines/tiny/kmeans.json" in out, out
     assert "baseline --policy kmeans" in out

@@ -21,6 +21,7 @@ rule consolidate:
         gpu=rule_resources("consolidate")["gpu"],
     params:
         code=code_fingerprint("consolidate"),
+        grid=grid_param(),
     script:
         "../scripts/consolidate.py"
 

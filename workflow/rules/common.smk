@@ -111,7 +111,6 @@ wildcard_constraints:
     config="|".join(re.escape(name) for name in CONFIG_NAMES),
     mode="|".join(MODES),
     seed=r"\d+",
-    which="|".join(WHICH),
     policy="random|hover|kmeans",
 
 
@@ -125,8 +124,8 @@ def model_file(mode: str, which: str) -> str:
     return f"models/{MODEL_PREFIX[mode]}{suffix}.pt"
 
 
-def eval_model(wildcards) -> str:
-    return f"{run_dir(wildcards.config, wildcards.mode, wildcards.seed)}/{model_file(wildcards.mode, wildcards.which)}"
+def eval_model(wildcards, which: str) -> str:
+    return f"{run_dir(wildcards.config, wildcards.mode, wildcards.seed)}/{model_file(wildcards.mode, which)}"
 
 
 def preset_file(wildcards) -> str:
@@ -235,9 +234,7 @@ def baseline_jsons() -> list[str]:
 def benchmark_tsvs() -> list[str]:
     train = [f"results/benchmarks/train/{c}/{m}/seed{s}.tsv" for c, m, s in runs()]
     evaluate = [
-        f"results/benchmarks/evaluate/{c}/{m}/seed{s}_{w}.tsv"
-        for c, m, s in runs()
-        for w in WHICH
+        f"results/benchmarks/evaluate/{c}/{m}/seed{s}.tsv" for c, m, s in runs()
     ]
     return train + evaluate
 

@@ -1,13 +1,16 @@
 rule evaluate:
-    """Eval-only run of a run's final or best checkpoint (fixed eval seed)."""
+    """Eval-only runs of a run's final and best checkpoints, in one job (fixed evaluation
+    episodes, both policies)."""
     input:
-        model=eval_model,
+        final=lambda wildcards: eval_model(wildcards, "final"),
+        best=lambda wildcards: eval_model(wildcards, "best"),
     output:
-        "results/runs/{config}/{mode}/seed{seed}/eval/{which}.json",
+        final="results/runs/{config}/{mode}/seed{seed}/eval/final.json",
+        best="results/runs/{config}/{mode}/seed{seed}/eval/best.json",
     log:
-        "results/logs/evaluate/{config}/{mode}/seed{seed}_{which}.log",
+        "results/logs/evaluate/{config}/{mode}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/evaluate/{config}/{mode}/seed{seed}_{which}.tsv"
+        "results/benchmarks/evaluate/{config}/{mode}/seed{seed}.tsv"
     conda:
         "../../environment.yml"
     threads: rule_resources("evaluate")["threads"]
@@ -22,6 +25,7 @@ rule evaluate:
         device=config["device"],
         log_level=config["log_level"],
     shell:
-        HMASD + " eval --model-path {input.model} --episodes {params.episodes}"
-        " --seed {params.seed} --device {params.device} --out {output}"
+        HMASD
+        + " eval --model-path {input.final} {input.best} --episodes {params.episodes}"
+        " --seed {params.seed} --device {params.device} --out {output.final} {output.best}"
         " --log-level {params.log_level} > {log} 2>&1"
