@@ -172,7 +172,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             _field("rule", STR, "Snakemake rule: train or evaluate"),
             *RUN_ID,
-            _field("which", STR, "evaluate: final or best; null for train", nullable=True),
+            _field("which", STR, "the _{which} suffix of the file name; null (train, and evaluate "
+                   "jobs, which cover final and best at once)", nullable=True),
             _field("repeat", I64, "row of the benchmark file (Snakemake repeats)"),
             *_cols(BENCH_TSV, nullable=True),
         ]

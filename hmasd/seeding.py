@@ -11,7 +11,7 @@ import torch
 EVAL_STREAM = 0xE7A1
 """Sub-stream of the evaluation envs (agents and baselines alike): derive_seed(seed, it)."""
 GROUP_STREAM = 0xA5C0
-"""Sub-streams of the training envs: group g of a run uses derive_seed(seed, GROUP_STREAM + g)."""
+"""Sub-stream of the training envs (one batched env per run, both modes)."""
 
 
 def derive_seed(seed: int, stream: int) -> int:

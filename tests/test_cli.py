@@ -173,8 +173,8 @@ def test_invalid_yaml_key_names_file_and_key(tmp_path: Path, capfd) -> None:
         ("agent: {gae_lambda: 1.5}", "'agent.gae_lambda' must be in [0, 1], got 1.5"),
         ("train: {torch_threads: -1}", "'train.torch_threads' must be >= 0, got -1"),
         (
-            "train: {total_env_steps: 10, batch_size: 64, num_envs: 4}",
-            "'train.total_env_steps' (10) must be at least 'train.batch_size' (64)",
+            "train: {total_env_steps: 10, batch_size: 80, num_envs: 4}",
+            "'train.total_env_steps' (10) must be at least 'train.batch_size' (80)",
         ),
     ],
 )

@@ -210,20 +210,20 @@ def test_ranges_from_the_field_docs() -> None:
 
 def test_budget_below_one_batch_names_both_keys() -> None:
     with pytest.raises(ConfigError) as err:
-        C.from_dict({"train": {"total_env_steps": 10, "batch_size": 64, "num_envs": 4}})
+        C.from_dict({"train": {"total_env_steps": 10, "batch_size": 80, "num_envs": 4}})
     assert str(err.value) == (
-        "'train.total_env_steps' (10) must be at least 'train.batch_size' (64): "
+        "'train.total_env_steps' (10) must be at least 'train.batch_size' (80): "
         "one update needs a whole batch"
     )
 
 
 def test_budget_not_a_multiple_of_the_batch_is_a_warning() -> None:
-    cfg = C.from_dict({"train": {"total_env_steps": 1000, "batch_size": 64, "num_envs": 4}})
+    cfg = C.from_dict({"train": {"total_env_steps": 1000, "batch_size": 80, "num_envs": 4}})
     assert C.budget_warning(cfg) == (
-        "'train.total_env_steps' (1000) is not a multiple of 'train.batch_size' (64): "
-        "training runs 960 env steps (15 updates)"
+        "'train.total_env_steps' (1000) is not a multiple of 'train.batch_size' (80): "
+        "training runs 960 env steps (12 updates)"
     )
-    assert C.derived(cfg).num_updates * 64 == 960
+    assert C.derived(cfg).num_updates * 80 == 960
     assert C.budget_warning(C.load("smoke")) is None
 
 

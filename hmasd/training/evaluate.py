@@ -55,7 +55,8 @@ def agent_episodes(
         obs, state = env.observe()
         rs = RunningState.initial(obs, state, agent.initial_hidden(episodes))
         k = cfg.agent.skill_interval
-        return run_episodes(env, lambda: act_step(agent, env, rs, k, deterministic).env)
+        policy = [(agent, slice(None))]
+        return run_episodes(env, lambda: act_step(policy, env, rs, k, deterministic).env)
 
 
 def evaluate_agent(

@@ -194,10 +194,23 @@ class StepOut:
     """What ``env.step`` returned."""
 
 
+Policy = tuple[Any, slice]
+"""An agent (the learner, or an async group's snapshot) and the env rows it acts for."""
+
+
+def _joined(parts: list[Any], cls: type) -> Any:
+    """One ``cls`` (SkillOut, ActOut) of all envs from per-group outputs, rows in order."""
+    if len(parts) == 1:
+        return parts[0]
+    return cls(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+
+
 def act_step(
-    agent: Any, env: Any, rs: RunningState, k: int, deterministic: bool = False
+    policies: list[Policy], env: Any, rs: RunningState, k: int, deterministic: bool = False
 ) -> StepOut:
-    """Advance ``env`` one step under ``agent`` from ``rs`` (updated in place).
+    """Advance ``env`` one step from ``rs`` (updated in place), each block of env rows
+    under its own policy: ``[(learner, slice(None))]`` in sync mode and evaluation, one
+    ``(snapshot, rows)`` per group in async mode. All envs step together, in one call.
 
     Skills are chosen where :func:`skills_due`; the actor's hidden state is zeroed at
     episode starts. ``deterministic``: argmax skills and Gaussian-mean actions.
@@ -206,13 +219,21 @@ def act_step(
     need = skills_due(rs, k)
     sk = None
     if bool(need.any()):
-        sk = agent.choose_skills(rs.state, rs.obs, deterministic=deterministic)
+        sk = _joined(
+            [a.choose_skills(rs.state[r], rs.obs[r], deterministic=deterministic)
+             for a, r in policies],
+            SkillOut,
+        )
         rs.team = torch.where(need, sk.team, rs.team)
         rs.ind = torch.where(need[:, None], sk.ind, rs.ind)
         rs.window_step = torch.where(need, 0, rs.window_step)
     hidden = rs.hidden.masked_fill(start[:, None, None], 0.0)
     obs, state, team, ind = rs.obs, rs.state, rs.team, rs.ind
-    act = agent.act(obs, state, team, ind, hidden, start, deterministic=deterministic)
+    act = _joined(
+        [a.act(obs[r], state[r], team[r], ind[r], hidden[r], start[r], deterministic=deterministic)
+         for a, r in policies],
+        ActOut,
+    )
     out = env.step(act.action)
     rs.obs, rs.state, rs.hidden = out.obs, out.state, act.hidden
     rs.episode_start = out.done
@@ -221,13 +242,13 @@ def act_step(
 
 
 class Collector:
-    """Fills a :class:`RolloutBuffer` by stepping one batched env under one policy.
+    """Fills a :class:`RolloutBuffer` by stepping one batched env under its policies (one
+    for every env in sync mode; one per group of env rows in async mode).
 
     Args:
         acfg: agent config (skill interval k and the lambda weights of the components).
         low_level_reward: ``(cfg=, env_reward= (B,), team_logq= (B,), ind_logq= (B, n)) -> (B, n)``.
         tracker: receives skills, step rewards and finished episodes; None for no tracking.
-        env_offset: env id of this env's first row (async groups number envs globally).
         recent: shared deque of recent episode returns (progress reporting).
     """
 
@@ -236,25 +257,32 @@ class Collector:
         acfg: AgentConfig,
         low_level_reward: Any,
         tracker: Any | None,
-        env_offset: int = 0,
         recent: deque[float] | None = None,
     ) -> None:
         self.acfg = acfg
         self.low_level_reward = low_level_reward
         self.tracker = tracker
-        self.env_offset = env_offset
         self.recent_returns: deque[float] = recent if recent is not None else deque(maxlen=10)
         self.episodes_done = 0
 
     @torch.no_grad()
     def collect(
-        self, agent: Any, env: Any, rs: RunningState, buf: RolloutBuffer, env_step: int
+        self,
+        policies: Any,
+        env: Any,
+        rs: RunningState,
+        buf: RolloutBuffer,
+        env_step: int,
     ) -> int:
-        """Step ``env`` ``buf.T`` times under ``agent``; returns the env-step counter after.
+        """Step ``env`` ``buf.T`` times; returns the env-step counter after.
 
-        Raises :class:`~hmasd.errors.TrainingError` if some env is inside a skill window
-        at the start: the schedule would cut that window.
+        ``policies``: an agent acting for every env, or a list of ``(agent, rows)`` (see
+        :func:`act_step`). Every stored step carries the version of the policy that
+        produced it. Raises :class:`~hmasd.errors.TrainingError` if some env is inside a
+        skill window at the start: the schedule would cut that window.
         """
+        if not isinstance(policies, list):
+            policies = [(policies, slice(None))]
         a = self.acfg
         b = buf.t
         k = a.skill_interval
@@ -263,13 +291,15 @@ class Collector:
                 "a rollout would start inside a skill window: the rollout length and "
                 "env.max_steps must be multiples of agent.skill_interval"
             )
-        version = int(agent.policy_version)
-        b["version"].fill_(version)
+        versions = torch.empty(buf.B, dtype=torch.long, device=b["version"].device)
+        for agent, rows in policies:
+            versions[rows] = int(agent.policy_version)
+        b["version"].copy_(versions.expand(buf.T, buf.B))
         buf.clear_high_level()
         tracker = self.tracker
         for t in range(buf.T):
             prev_team, prev_ind = rs.team, rs.ind
-            st = act_step(agent, env, rs, k)
+            st = act_step(policies, env, rs, k)
             # --- skills chosen at this step ----------------------------------------------
             sk, need = st.skills, st.decision
             if sk is not None:
@@ -282,7 +312,7 @@ class Collector:
                 b["hl_logp"][t] = torch.where(need[:, None], sk.logp, 0.0)
                 b["hl_value_state"][t] = torch.where(need, sk.value_state, 0.0)
                 b["hl_value_obs"][t] = torch.where(need[:, None], sk.value_obs, 0.0)
-                b["hl_version"][t] = need.long() * (version + 1) - 1
+                b["hl_version"][t] = torch.where(need, versions, -1)
             if t == 0:
                 b["hidden0"].copy_(st.hidden)
             out, act = st.env, st.act
@@ -296,7 +326,7 @@ class Collector:
             b["value"][t] = act.value
 
             # --- intrinsic and low-level reward (skill at t paired with s_{t+1}) -----------
-            tq, iq = agent.intrinsic(out.terminal_state, out.terminal_obs, st.team, st.ind)
+            tq, iq = self._intrinsic(policies, out, st)
             reward = self.low_level_reward(cfg=a, env_reward=out.reward, team_logq=tq, ind_logq=iq)
             b["env_reward"][t] = out.reward
             b["team_disc_logq"][t] = tq
@@ -318,7 +348,7 @@ class Collector:
                 tracker.log_step_rewards(env_step, env_c, team_c, ind_c)
             done = out.done
             if bool(done.any()):
-                self._finish_episodes(env_step, version, rs, done, out.episode)
+                self._finish_episodes(env_step, policies, rs, done, out.episode)
                 keep = ~done
                 rs.ep_env = rs.ep_env * keep
                 rs.ep_team = rs.ep_team * keep
@@ -333,22 +363,43 @@ class Collector:
         rs.obs, rs.state = rs.obs.clone(), rs.state.clone()
         return env_step
 
+    @staticmethod
+    def _intrinsic(policies: list[Policy], out: StepResult, st: StepOut) -> tuple[Tensor, Tensor]:
+        """log q_D and log q_d of the running skills, each block of rows under the
+        discriminators of the policy that acted there."""
+        parts = [
+            a.intrinsic(out.terminal_state[r], out.terminal_obs[r], st.team[r], st.ind[r])
+            for a, r in policies
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
     def _finish_episodes(
         self,
         env_step: int,
-        version: int,
+        policies: list[Policy],
         rs: RunningState,
         done: Tensor,
         episode: dict[str, Tensor],
     ) -> None:
         idx = done.nonzero().squeeze(1)
-        eps = {key: value[idx] for key, value in episode.items()}
-        eps["env_id"] = idx + self.env_offset
-        eps["env_component"] = rs.ep_env[idx]
-        eps["team_disc_component"] = rs.ep_team[idx]
-        eps["ind_disc_component"] = rs.ep_ind[idx]
-        if "return" in eps:
-            self.recent_returns.extend(eps["return"].tolist())
+        if "return" in episode:
+            self.recent_returns.extend(episode["return"][idx].tolist())
         self.episodes_done += int(idx.numel())
-        if self.tracker is not None:
-            self.tracker.log_episodes(env_step, version, eps)
+        if self.tracker is None:
+            return
+        # Each block of rows is credited to the policy version that acted there (episodes
+        # end every max_steps steps, so this loop over policies runs rarely).
+        for agent, rows in policies:
+            mine = torch.zeros_like(done)
+            mine[rows] = done[rows]
+            idx = mine.nonzero().squeeze(1)
+            if idx.numel() == 0:
+                continue
+            eps = {key: value[idx] for key, value in episode.items()}
+            eps["env_id"] = idx
+            eps["env_component"] = rs.ep_env[idx]
+            eps["team_disc_component"] = rs.ep_team[idx]
+            eps["ind_disc_component"] = rs.ep_ind[idx]
+            self.tracker.log_episodes(env_step, int(agent.policy_version), eps)

@@ -197,15 +197,9 @@ class Run:
         self.cfg, self.mode, self.seed, self.run_dir, self.device = cfg, mode, seed, run_dir, device
         self.derived = d
         self.config_name = config_name
-        # Env g of G groups is seeded by derive_seed(seed, GROUP_STREAM + g); sync is one
-        # group of all envs, so async with G = 1 starts from exactly the sync envs.
-        groups = 1 if mode == "sync" else t.async_groups
-        size = t.num_envs // groups
-        envs = [
-            make_env(cfg.env, size, device, derive_seed(seed, GROUP_STREAM + g))
-            for g in range(groups)
-        ]
-        e = envs[0]
+        # One batched env of num_envs in both modes, seeded alike: the async groups are
+        # blocks of its rows, so async with one group starts from exactly the sync envs.
+        e = make_env(cfg.env, t.num_envs, device, derive_seed(seed, GROUP_STREAM))
         cls = agent_cls or HMASDAgent
         self.agent = cls(cfg.agent, e.n_agents, e.obs_dim, e.state_dim, e.action_dim, device)
         hidden_dim = int(self.agent.initial_hidden(1).shape[-1])
@@ -222,18 +216,14 @@ class Run:
             start_step=start_step + 1 if start_step > 0 else 0,
         )
         self.recent: deque[float] = deque(maxlen=10)
+        col = Collector(cfg.agent, low_level_reward, self.tracker, self.recent)
         if mode == "sync":
-            col = Collector(cfg.agent, low_level_reward, self.tracker, 0, self.recent)
             self.schedule: SyncSchedule | AsyncSchedule = SyncSchedule(
                 self.agent, e, col, d.rollout_len, dims, device
             )
         else:
-            cols = [
-                Collector(cfg.agent, low_level_reward, self.tracker, g * d.group_size, self.recent)
-                for g in range(t.async_groups)
-            ]
             self.schedule = AsyncSchedule(
-                self.agent, envs, cols, d.rollout_len, t.batch_size, dims, device
+                self.agent, e, col, t.async_groups, d.rollout_len, dims, device
             )
         self.p = Progress()
         self.last_sps = math.nan  # env-steps/s of the last update (progress bar, log lines)
@@ -300,8 +290,15 @@ class Run:
             {f"Eval/{pol.capitalize()}/MeanReward": r["mean_reward"] for pol, r in res.items()},
         )
         self.p.last_eval_step = self.p.env_step
+        # The headline's mean and std at the top (the tracker reports them under the same
+        # names), every policy's summary below.
         self.p.last_eval = {
-            pol: {k: v for k, v in r.items() if k != "per_episode"} for pol, r in res.items()
+            "policy": t.eval_policy,
+            "mean_reward": head["mean_reward"],
+            "std_reward": head["std_reward"],
+            "policies": {
+                pol: {k: v for k, v in r.items() if k != "per_episode"} for pol, r in res.items()
+            },
         }
         log.info(
             "eval at env_step %d: mean return %s",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
 from analysis.consolidate import consolidate
 from analysis.schema import read
-from hmasd.config import TrackingConfig
+from hmasd.config import Config, TrackingConfig, dump
 from hmasd.tracking import Tracker, UpdateRecord
 
 B, N_AGENTS, N_TEAM, N_IND, T, EP_LEN = 4, 3, 3, 3, 8, 16
@@ -45,6 +46,9 @@ def _drive(run: Path, mode: str, updates: int = 6) -> dict[str, int]:
                       {"losses/low/policy": 0.1})
         tr.maybe_export(step)
     tr.close({"mode": mode})
+    # What the trainer writes besides the tracker: the run's config and summary.
+    dump(Config(), run / "config.yaml")
+    (run / "train_summary.json").write_text(json.dumps({"mode": mode}))
     return {"episodes": episodes, "sync_metrics": updates, "reward_components": updates}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hmasd.tracking import Tracker
-from hmasd.training import train
+from hmasd.training.trainer import train
 
 from .helpers import tiny_config
 

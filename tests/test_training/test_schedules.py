@@ -46,10 +46,8 @@ def test_batch_lag_known_values() -> None:
 def test_async_refresh_is_staggered() -> None:
     sched = AsyncSchedule.__new__(AsyncSchedule)
     sched.G = 4
-    refreshed = [t for t in range(16) if sched.refreshes(t)]
-    # One refresh per round (4 turns), each round a different group.
-    assert refreshed == [0, 5, 10, 15]
-    assert sorted(t % 4 for t in refreshed) == [0, 1, 2, 3]
+    # One refresh per round, each round the next group: snapshots 0..3 versions old.
+    assert [sched.refreshed_group(r) for r in range(8)] == [0, 1, 2, 3, 0, 1, 2, 3]
 
 
 def test_sync_every_batch_is_one_version(run_dir: Path) -> None:
@@ -115,42 +113,43 @@ def test_async_with_one_group_is_sync_bit_for_bit(tmp_path: Path) -> None:
 
 
 class RecordingCollector(Collector):
-    """Keeps a copy of every segment it collects."""
+    """Keeps a copy of every rollout it collects."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.segments: list[Batch] = []
+        self.rollouts: list[Batch] = []
 
-    def collect(self, agent, env, rs, buf, env_step):  # type: ignore[no-untyped-def]
-        env_step = super().collect(agent, env, rs, buf, env_step)
-        self.segments.append(clone_batch(buf.batch()))
+    def collect(self, policies, env, rs, buf, env_step):  # type: ignore[no-untyped-def]
+        env_step = super().collect(policies, env, rs, buf, env_step)
+        self.rollouts.append(clone_batch(buf.batch()))
         return env_step
 
 
-def test_async_consumes_every_collected_segment_once_in_order() -> None:
-    """What the updates consume is disjoint and covers everything the groups collected:
-    every env sequence of every segment is trained on exactly once, oldest first."""
+def test_async_trains_on_everything_it_collects_once_each_group_on_its_snapshot() -> None:
+    """What the updates consume is disjoint and covers everything the groups collected,
+    in order; each group's rows carry the version of the snapshot that acted there."""
     cfg = tiny_config(train={"async_groups": 2})
     d = derived(cfg)
     dev = torch.device("cpu")
-    envs = [
-        make_env(cfg.env, d.group_size, dev, derive_seed(0, GROUP_STREAM + g)) for g in range(2)
-    ]
-    e = envs[0]
+    env = make_env(cfg.env, cfg.train.num_envs, dev, derive_seed(0, GROUP_STREAM))
     torch.manual_seed(0)
-    agent = HMASDAgent(cfg.agent, e.n_agents, e.obs_dim, e.state_dim, e.action_dim, dev)
-    dims = Dims(e.n_agents, e.obs_dim, e.state_dim, e.action_dim, cfg.agent.hidden_dim)
-    cols = [RecordingCollector(cfg.agent, low_level_reward, None) for _ in range(2)]
-    sched = AsyncSchedule(agent, envs, cols, d.rollout_len, cfg.train.batch_size, dims, dev)
+    agent = HMASDAgent(cfg.agent, env.n_agents, env.obs_dim, env.state_dim, env.action_dim, dev)
+    dims = Dims(env.n_agents, env.obs_dim, env.state_dim, env.action_dim, cfg.agent.hidden_dim)
+    col = RecordingCollector(cfg.agent, low_level_reward, None)
+    sched = AsyncSchedule(agent, env, col, 2, d.rollout_len, dims, dev)
     consumed, step = [], 0
-    for _ in range(3):
+    for _ in range(4):
+        snapshot_versions_before = None
         batch, step = sched.next_batch(step)
+        snapshot_versions_before = sched.snapshot_versions()
+        # Group g's rows (envs 0-1, 2-3) were stamped with group g's snapshot version.
+        for g, rows in enumerate(sched.rows):
+            assert bool((batch.version[:, rows] == snapshot_versions_before[g]).all())
         consumed.append(clone_batch(batch))
         agent.update(batch)
-    # Turn order: group 0, group 1, group 0, ... (round-robin).
-    collected = [s for turn in zip(*(c.segments for c in cols), strict=True) for s in turn]
-    assert step == sum(s.num_steps for s in collected) == 3 * cfg.train.batch_size
-    assert sched.fifo_steps == 0 and not sched.fifo
+    assert step == sum(r.num_steps for r in col.rollouts) == 4 * cfg.train.batch_size
+    lags = [int(agent.policy_version) - 1 - int(b.version.min()) for b in consumed]
+    assert max(lags) >= 1  # a group trained on data of an older snapshot
 
     def sequences(batches: list[Batch]) -> list[bytes]:
         return [
@@ -159,9 +158,9 @@ def test_async_consumes_every_collected_segment_once_in_order() -> None:
             for i in range(b.obs.shape[1])
         ]
 
-    got, want = sequences(consumed), sequences(collected)
+    got, want = sequences(consumed), sequences(col.rollouts)
     assert len(set(got)) == len(got)  # disjoint: no sequence trained twice
-    assert got == want  # covering, in FIFO order
+    assert got == want  # covering, in order
 
 
 def test_impossible_window_schedules_are_config_errors() -> None:

@@ -115,9 +115,9 @@ def test_default_grid_holds_the_study_and_its_controls() -> None:
     named = resolve_all(spec)
     modes = {c: set(n.modes) for c, n in named.items()}
     assert modes["base_station"] == modes["cooperative_network"] == {"sync", "async"}
-    assert modes["base_station_flat"] == {"sync"} and modes["base_station_async8"] == {"async"}
+    assert modes["base_station_flat"] == {"sync"} and modes["base_station_async2"] == {"async"}
     assert named["base_station_flat"].overrides["agent"]["n_team_skills"] == 1
-    assert named["base_station_async8"].overrides["train"]["async_groups"] == 8
+    assert named["base_station_async2"].overrides["train"]["async_groups"] == 2
     assert {n.family for n in named.values()} == {"base_station", "cooperative_network"}
 
 
