@@ -84,6 +84,12 @@ def methods_in(df: pd.DataFrame) -> list[str]:
     return sorted(set(df["method"]), key=_method_key(df)) if len(df) else []
 
 
+def palette(data: Data) -> list[str]:
+    """Every method of the data in table order: a method keeps its colour in every panel
+    and figure (see :func:`analysis.style.method_style`)."""
+    return methods_in(data["runs"])
+
+
 def _grid(x: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Bin edges over [0, max x] and bin centres; as many bins as the data supports."""
     n = int(min(GRID_POINTS, max(2, x.nunique())))
@@ -179,7 +185,7 @@ def _curves_figure(data: Data, key: str, x: str, metrics: list[tuple[str, str]],
             for method in methods:
                 runs = sub[sub["method"] == method]
                 band(ax, centres, seed_curves(runs, x, col, edges),
-                     _method_label(method, runs), **style.method_style(method, methods))
+                     _method_label(method, runs), **style.method_style(method, palette(data)))
             if baselines:
                 # Episode metrics and baseline columns share names, except the return.
                 base_col = "return" if col == "env_return" else col
@@ -238,7 +244,7 @@ def sync_efficiency(data: Data) -> Figure:
         for method in methods:
             runs = sub[sub["method"] == method]
             band(ax, centres, seed_curves(runs, "env_steps", "sync_efficiency", edges),
-                 _method_label(method, runs), **style.method_style(method, methods))
+                 _method_label(method, runs), **style.method_style(method, palette(data)))
         if ax.get_legend() is not None:
             ax.get_legend().remove()
         ax.set_ylabel("sync efficiency\n(samples/s)")
@@ -301,7 +307,7 @@ def policy_lag(data: Data) -> Figure:
                         line_kws={"linewidth": 1.0, "label": "least squares (95% CI)"})
         for method in methods:
             pts = sub[sub["method"] == method]
-            ms = style.method_style(method, methods)
+            ms = style.method_style(method, palette(data))
             ax.scatter(pts["mean_lag"], pts["final_return"], s=18, color=ms["color"],
                        marker=ms["marker"], label=_method_label(method, pts), zorder=3)
         _baseline_lines(ax, data["baselines"], fam, "return", horizontal=True)
@@ -396,7 +402,7 @@ def final_scores(data: Data) -> Figure:
         for k, method in enumerate(methods):
             x = sub.loc[sub["method"] == method, "final_return"].to_numpy()
             point, lo, hi = stats.iqm_ci(x)
-            ms = style.method_style(method, methods)
+            ms = style.method_style(method, palette(data))
             y = len(methods) - 1 - k
             ax.errorbar([point], [y], xerr=[[point - lo], [hi - point]], fmt=ms["marker"],
                         color=ms["color"], capsize=4, markersize=6,

@@ -453,7 +453,10 @@ class HMASDAgent:
         return lt + li, metrics
 
     def _clip(self, name: str) -> Tensor:
-        return nn.utils.clip_grad_norm_(self.param_groups[name], self.cfg.max_grad_norm)
+        # foreach: one fused norm over the group (per-tensor norms cost a kernel each).
+        return nn.utils.clip_grad_norm_(
+            self.param_groups[name], self.cfg.max_grad_norm, foreach=True
+        )
 
     def update(self, batch: Batch) -> dict[str, float]:
         """One PPO update of every network on ``batch``, then ``policy_version += 1``.

@@ -50,12 +50,20 @@ class Attention(nn.Module):
         self.kv = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, memory: Tensor, mask: Tensor | None = None) -> Tensor:
-        """x (B, L, D) attends to memory (B, S, D); mask (L, S) additive. -> (B, L, D)."""
+    def keys_values(self, memory: Tensor) -> Tensor:
+        """Keys and values of ``memory`` (B, S, D): (2, B, heads, S, D / heads)."""
+        B, S, D = memory.shape
+        return self.kv(memory).view(B, S, 2, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+
+    def forward(
+        self, x: Tensor, memory: Tensor, mask: Tensor | None = None, kv: Tensor | None = None
+    ) -> Tensor:
+        """x (B, L, D) attends to memory (B, S, D); mask (L, S) additive. -> (B, L, D).
+        ``kv``: :meth:`keys_values` of ``memory`` when the caller has them already."""
         B, L, D = x.shape
-        S, h = memory.shape[1], self.heads
+        h = self.heads
         q = self.q(x).view(B, L, h, D // h).transpose(1, 2)
-        k, v = self.kv(memory).view(B, S, 2, h, D // h).permute(2, 0, 3, 1, 4)
+        k, v = self.keys_values(memory) if kv is None else kv
         scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale
         if mask is not None:
             scores = scores + mask
@@ -78,11 +86,17 @@ class Block(nn.Module):
         self.norm3 = nn.LayerNorm(dim)
 
     def forward(
-        self, x: Tensor, memory: Tensor | None = None, mask: Tensor | None = None
+        self,
+        x: Tensor,
+        memory: Tensor | None = None,
+        mask: Tensor | None = None,
+        memory_kv: Tensor | None = None,
     ) -> Tensor:
+        """``memory_kv``: the cross-attention's keys and values of ``memory``, computed once
+        when the same memory is attended to again and again (autoregressive sampling)."""
         x = self.norm1(x + self.self_attn(x, x, mask))
         if self.cross_attn is not None and self.norm2 is not None and memory is not None:
-            x = self.norm2(x + self.cross_attn(x, memory))
+            x = self.norm2(x + self.cross_attn(x, memory, kv=memory_kv))
         return self.norm3(x + self.ff(x))
 
 
@@ -145,18 +159,34 @@ class SkillCoordinator(nn.Module):
         s_tok, o_tok = enc.split([1, self.n_agents], dim=1)
         return self.value_state(s_tok).view(-1), self.value_obs(o_tok).squeeze(-1)
 
-    def logits(self, enc: Tensor, team: Tensor, ind: Tensor) -> tuple[Tensor, Tensor]:
+    def logits(
+        self,
+        enc: Tensor,
+        team: Tensor,
+        ind: Tensor,
+        memory_kv: list[Tensor] | None = None,
+        heads: tuple[bool, bool] = (True, True),
+    ) -> tuple[Tensor | None, Tensor | None]:
         """Teacher-forced decoder pass: logits of Z (B, n_Z) and of each z_i (B, n, n_z)
-        given the choices ``team`` (B,) and ``ind`` (B, n) before each position."""
+        given the choices ``team`` (B,) and ``ind`` (B, n) before each position.
+
+        ``memory_kv``: per decoder block, the cross-attention keys and values of ``enc``
+        (sampling computes them once for its n+1 passes); ``heads``: which of the team and
+        individual heads to run (None for the other). Either way each number is computed
+        by the same operations on the same inputs, so sampling and scoring agree bitwise.
+        """
         prev = self.team_embed(team).unsqueeze(1)
         if self.n_agents > 1:
             prev = torch.cat([prev, self.ind_embed(ind[:, :-1])], dim=1)
         start = self.start.expand(enc.shape[0], 1, -1)
         x = torch.cat([start, prev + enc[:, 1:]], dim=1) + self.dec_pos
-        for block in self.decoder:
-            x = block(x, enc, self.causal_mask)
+        for i, block in enumerate(self.decoder):
+            kv = None if memory_kv is None else memory_kv[i]
+            x = block(x, enc, self.causal_mask, memory_kv=kv)
         z_tok, i_tok = x.split([1, self.n_agents], dim=1)
-        return self.team_head(z_tok).squeeze(1), self.ind_head(i_tok)
+        team_logits = self.team_head(z_tok).squeeze(1) if heads[0] else None
+        ind_logits = self.ind_head(i_tok) if heads[1] else None
+        return team_logits, ind_logits
 
     def score(
         self, state: Tensor, obs: Tensor, team: Tensor, ind: Tensor
@@ -194,9 +224,15 @@ class SkillCoordinator(nn.Module):
         team = torch.zeros(B, dtype=torch.long, device=state.device)
         ind = torch.zeros(B, n, dtype=torch.long, device=state.device)
         logps = torch.zeros(B, n + 1, device=state.device)
+        # The encoder output is the same memory for all n+1 passes.
+        memory_kv = [
+            block.cross_attn.keys_values(enc) for block in self.decoder if block.cross_attn
+        ]
         for j in range(n + 1):
-            team_logits, ind_logits = self.logits(enc, team, ind)
-            logits = team_logits if j == 0 else ind_logits[:, j - 1]
+            team_logits, ind_logits = self.logits(
+                enc, team, ind, memory_kv, heads=(j == 0, j > 0)
+            )
+            logits = team_logits if j == 0 else ind_logits[:, j - 1]  # type: ignore[index]
             if deterministic:
                 choice = logits.argmax(-1)
             else:
