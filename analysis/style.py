@@ -67,14 +67,17 @@ def mode_style(mode: str) -> dict[str, Any]:
 
 MODE_DASHES = {"sync": "-", "async": "--"}
 METHOD_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+METHOD_CYCLE = tuple(c for c in CYCLE if c not in BASELINE_COLOR.values())
+"""Method colours: :data:`CYCLE` without the baselines' colours, so that no method shares a
+colour with a baseline line drawn in the same panel."""
 
 
 def method_style(method: str, methods: list[str]) -> dict[str, Any]:
     """Colour, line style and marker of ``method`` among the ``methods`` of one panel, in
-    table order: the i-th method takes the i-th colour of :data:`CYCLE`; async methods
-    are dashed (greyscale-safe)."""
+    table order: the i-th method takes the i-th colour of :data:`METHOD_CYCLE`; async
+    methods are dashed (greyscale-safe)."""
     i = methods.index(method) if method in methods else len(methods)
     dashed = " async" in method
-    return {"color": CYCLE[i % len(CYCLE)], "linestyle": MODE_DASHES["async" if dashed
+    return {"color": METHOD_CYCLE[i % len(METHOD_CYCLE)], "linestyle": MODE_DASHES["async" if dashed
                                                                      else "sync"],
             "marker": METHOD_MARKERS[i % len(METHOD_MARKERS)]}

@@ -24,3 +24,12 @@ def test_no_other_module_spells_out_a_palette_colour() -> None:
         if path != HOME:
             text = path.read_text().lower()
             assert not [h for h in hexes if h in text], path
+
+
+def test_no_method_shares_a_colour_with_a_baseline() -> None:
+    from analysis.style import BASELINE_COLOR, method_style
+
+    methods = [f"method {i}" for i in range(12)]
+    colours = {method_style(m, methods)["color"] for m in methods}
+    assert len(colours) >= 5
+    assert not colours & set(BASELINE_COLOR.values())
