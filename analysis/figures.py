@@ -173,6 +173,7 @@ def _curves_figure(data: Data, key: str, x: str, metrics: list[tuple[str, str]],
     if not len(df) or not fams:
         return _empty_figure(f"no {key} data")
     fig, axes = _panels(len(metrics), len(fams))
+    colours = palette(data)
     for j, fam in enumerate(fams):
         sub = df[df["family"] == fam]
         for i, (col, ylabel) in enumerate(metrics):
@@ -185,7 +186,7 @@ def _curves_figure(data: Data, key: str, x: str, metrics: list[tuple[str, str]],
             for method in methods:
                 runs = sub[sub["method"] == method]
                 band(ax, centres, seed_curves(runs, x, col, edges),
-                     _method_label(method, runs), **style.method_style(method, palette(data)))
+                     _method_label(method, runs), **style.method_style(method, colours))
             if baselines:
                 # Episode metrics and baseline columns share names, except the return.
                 base_col = "return" if col == "env_return" else col
@@ -236,6 +237,7 @@ def sync_efficiency(data: Data) -> Figure:
     if not fams:
         return _empty_figure("no sync_metrics data")
     fig, axes = _panels(2, len(fams))
+    colours = palette(data)
     for j, fam in enumerate(fams):
         sub = sm[sm["family"] == fam]
         ax = axes[0, j]
@@ -244,7 +246,7 @@ def sync_efficiency(data: Data) -> Figure:
         for method in methods:
             runs = sub[sub["method"] == method]
             band(ax, centres, seed_curves(runs, "env_steps", "sync_efficiency", edges),
-                 _method_label(method, runs), **style.method_style(method, palette(data)))
+                 _method_label(method, runs), **style.method_style(method, colours))
         if ax.get_legend() is not None:
             ax.get_legend().remove()
         ax.set_ylabel("sync efficiency\n(samples/s)")
@@ -294,6 +296,7 @@ def policy_lag(data: Data) -> Figure:
     if not fams:
         return _empty_figure("no eval and lag data")
     fig, axes = _panels(1, len(fams))
+    colours = palette(data)
     for j, fam in enumerate(fams):
         ax = axes[0, j]
         sub = runs[runs["family"] == fam]
@@ -307,7 +310,7 @@ def policy_lag(data: Data) -> Figure:
                         line_kws={"linewidth": 1.0, "label": "least squares (95% CI)"})
         for method in methods:
             pts = sub[sub["method"] == method]
-            ms = style.method_style(method, palette(data))
+            ms = style.method_style(method, colours)
             ax.scatter(pts["mean_lag"], pts["final_return"], s=18, color=ms["color"],
                        marker=ms["marker"], label=_method_label(method, pts), zorder=3)
         _baseline_lines(ax, data["baselines"], fam, "return", horizontal=True)
@@ -395,6 +398,7 @@ def final_scores(data: Data) -> Figure:
     if not fams:
         return _empty_figure("no eval data")
     fig, axes = _panels(1, len(fams))
+    colours = palette(data)
     for j, fam in enumerate(fams):
         ax = axes[0, j]
         sub = runs[runs["family"] == fam]
@@ -402,7 +406,7 @@ def final_scores(data: Data) -> Figure:
         for k, method in enumerate(methods):
             x = sub.loc[sub["method"] == method, "final_return"].to_numpy()
             point, lo, hi = stats.iqm_ci(x)
-            ms = style.method_style(method, palette(data))
+            ms = style.method_style(method, colours)
             y = len(methods) - 1 - k
             ax.errorbar([point], [y], xerr=[[point - lo], [hi - point]], fmt=ms["marker"],
                         color=ms["color"], capsize=4, markersize=6,

@@ -78,6 +78,6 @@ def method_style(method: str, methods: list[str]) -> dict[str, Any]:
     methods are dashed (greyscale-safe)."""
     i = methods.index(method) if method in methods else len(methods)
     dashed = " async" in method
-    return {"color": METHOD_CYCLE[i % len(METHOD_CYCLE)], "linestyle": MODE_DASHES["async" if dashed
-                                                                     else "sync"],
+    return {"color": METHOD_CYCLE[i % len(METHOD_CYCLE)],
+            "linestyle": MODE_DASHES["async" if dashed else "sync"],
             "marker": METHOD_MARKERS[i % len(METHOD_MARKERS)]}

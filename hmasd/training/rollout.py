@@ -198,10 +198,14 @@ Policy = tuple[Any, slice]
 """An agent (the learner, or an async group's snapshot) and the env rows it acts for."""
 
 
-def _joined(parts: list[Any], cls: type) -> Any:
-    """One ``cls`` (SkillOut, ActOut) of all envs from per-group outputs, rows in order."""
+def _joined(parts: list[Any]) -> Any:
+    """One output of all envs from per-group outputs (SkillOut, ActOut, or a tuple of
+    tensors), rows in order."""
     if len(parts) == 1:
         return parts[0]
+    if isinstance(parts[0], tuple):
+        return tuple(torch.cat(xs) for xs in zip(*parts, strict=True))
+    cls = type(parts[0])
     return cls(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(cls)))
 
 
@@ -221,8 +225,7 @@ def act_step(
     if bool(need.any()):
         sk = _joined(
             [a.choose_skills(rs.state[r], rs.obs[r], deterministic=deterministic)
-             for a, r in policies],
-            SkillOut,
+             for a, r in policies]
         )
         rs.team = torch.where(need, sk.team, rs.team)
         rs.ind = torch.where(need[:, None], sk.ind, rs.ind)
@@ -231,8 +234,7 @@ def act_step(
     obs, state, team, ind = rs.obs, rs.state, rs.team, rs.ind
     act = _joined(
         [a.act(obs[r], state[r], team[r], ind[r], hidden[r], start[r], deterministic=deterministic)
-         for a, r in policies],
-        ActOut,
+         for a, r in policies]
     )
     out = env.step(act.action)
     rs.obs, rs.state, rs.hidden = out.obs, out.state, act.hidden
@@ -367,13 +369,10 @@ class Collector:
     def _intrinsic(policies: list[Policy], out: StepResult, st: StepOut) -> tuple[Tensor, Tensor]:
         """log q_D and log q_d of the running skills, each block of rows under the
         discriminators of the policy that acted there."""
-        parts = [
+        return _joined([
             a.intrinsic(out.terminal_state[r], out.terminal_obs[r], st.team[r], st.ind[r])
             for a, r in policies
-        ]
-        if len(parts) == 1:
-            return parts[0]
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        ])
 
     def _finish_episodes(
         self,
