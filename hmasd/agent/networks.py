@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hmasd.agent.gru import GRUSequence, gru_step
 from hmasd.agent.ppo import categorical_logp_entropy
 
 
@@ -250,7 +251,8 @@ class SkillActor(nn.Module):
     """Skill discoverer's actor pi_l(a_i | o_i, z_i), shared by all agents.
 
     Input ``[o_i, onehot(z_i)]`` -> MLP -> GRU -> MLP -> Gaussian mean (``recurrent``), or
-    MLP -> MLP. The log-std is a learned, state-independent vector. Log-probs refer to the
+    MLP -> MLP. The ``nn.GRU`` module holds the GRU's weights (checkpoint keys
+    ``gru.weight_ih_l0`` ...); :mod:`hmasd.agent.gru` runs them. The log-std is a learned, state-independent vector. Log-probs refer to the
     raw Gaussian sample; the env receives it clamped to [-1, 1].
     """
 
@@ -274,30 +276,26 @@ class SkillActor(nn.Module):
         feat = torch.relu(self.pre(x))
         if self.gru is None:
             return self.post(feat), hidden
-        h = hidden.masked_fill(reset.unsqueeze(-1), 0.0)
-        out, h_next = self.gru(feat.unsqueeze(0), h.unsqueeze(0))
-        return self.post(out[0]), h_next[0]
+        g = self.gru
+        gi = F.linear(feat, g.weight_ih_l0, g.bias_ih_l0)
+        h_next = gru_step(gi, hidden, reset, g.weight_hh_l0, g.bias_hh_l0)
+        return self.post(h_next), h_next
 
     def replay(self, x: Tensor, hidden0: Tensor, reset: Tensor, cuts: list[int]) -> Tensor:
         """Recompute action means over stored sequences exactly as the rollout did.
 
         x (T, N, O + n_z); hidden0 (N, H): hidden before step 0; reset (T, N) bool: hidden
-        zeroed before step t; ``cuts``: sorted step indices t > 0 where any row resets.
-        Between cuts no row resets, so each chunk is one ``nn.GRU`` call over its steps (a
-        rollout without episode ends inside is a single call). Returns means (T, N, A).
+        zeroed before step t; ``cuts``: sorted step indices t > 0 where any row resets (the
+        only steps that apply the mask). The recurrence is :class:`GRUSequence`, the cell
+        :meth:`step` runs, with a hand-written backward. Returns means (T, N, A).
         """
         feat = torch.relu(self.pre(x))
         if self.gru is None:
             return self.post(feat)
-        bounds = [0, *cuts, x.shape[0]]
-        outs = []
-        h = hidden0
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            h = h.masked_fill(reset[a].unsqueeze(-1), 0.0)
-            out, h_last = self.gru(feat[a:b], h.unsqueeze(0))
-            outs.append(out)
-            h = h_last[0]
-        return self.post(outs[0] if len(outs) == 1 else torch.cat(outs, dim=0))
+        g = self.gru
+        gi = F.linear(feat, g.weight_ih_l0, g.bias_ih_l0)
+        hs = GRUSequence.apply(gi, hidden0, reset, cuts, g.weight_hh_l0, g.bias_hh_l0)
+        return self.post(hs)
 
 
 class LowCritic(nn.Module):
