@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import numpy as np
 import torch
@@ -26,9 +27,25 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        _deterministic_kernels()
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
+
+
+def _deterministic_kernels() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)``, without its import.
+
+    The public call also sets ``torch._inductor.config.deterministic``, and importing
+    inductor took ~2.5 s per process here (every train, eval and baseline job of the DAG
+    paid it). Nothing in this package compiles, so only the ATen flag matters; once
+    inductor is loaded anyway (a user's ``torch.compile``), the public call is cheap and
+    sets both.
+    """
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        setter(True, warn_only=True)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -181,6 +181,10 @@ class HMASDAgent:
         n_agents, obs_dim, state_dim, action_dim: env sizes (obs (B, n, obs_dim), state
             (B, state_dim), actions (B, n, action_dim)).
         device: where every tensor and network lives.
+        trainable: build the optimisers. ``False`` builds an agent that only acts
+            (evaluation): constructing a torch optimiser imports ``torch._dynamo``, ~2.5 s
+            per process on the DAG's CPUs, and an evaluation job lasts ~10 s. Such an
+            agent loads (and checks) a full checkpoint but cannot update or be saved.
     """
 
     def __init__(
@@ -191,8 +195,10 @@ class HMASDAgent:
         state_dim: int,
         action_dim: int,
         device: torch.device | str = "cpu",
+        trainable: bool = True,
     ) -> None:
         self.cfg = cfg
+        self.trainable = trainable
         self.device = torch.device(device)
         self.n_agents, self.obs_dim = n_agents, obs_dim
         self.state_dim, self.action_dim = state_dim, action_dim
@@ -232,6 +238,7 @@ class HMASDAgent:
         self.optimizers = {
             name: torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps, fused=fused)
             for name, params in groups.items()
+            if trainable
         }
         # One skill window (k env steps) discounts by gamma^k: see _prepare.
         self.high_gamma = cfg.gamma**cfg.skill_interval
@@ -465,6 +472,7 @@ class HMASDAgent:
         :class:`TrainingError` naming the loss and the update, before that optimiser step,
         when a loss (or gradient norm) is not finite.
         """
+        self._need_optimizers("update")
         b = batch if batch.obs.device == self.device else batch.to(self.device)
         norms_before = _clone(self.norms.state_dict())
         try:
@@ -571,8 +579,13 @@ class HMASDAgent:
         raise TrainingError(f"loss turned NaN at update {update_no}: {bad}")
 
     # ------------------------------------------------------------------ state
+    def _need_optimizers(self, what: str) -> None:
+        if not self.trainable:
+            raise TrainingError(f"cannot {what} an agent built with trainable=False (acting only)")
+
     def state_dict(self) -> dict[str, Any]:
         """Weights, optimiser states, value normalisers and counters (copies, not views)."""
+        self._need_optimizers("save")
         return _clone(
             {
                 "modules": {k: m.state_dict() for k, m in self.modules().items()},
@@ -611,12 +624,12 @@ class HMASDAgent:
                 raise CheckpointError(
                     f"agent checkpoint has tensor '{name}.{extra[0]}' that this config lacks"
                 )
-        for name, opt in self.optimizers.items():
+        for name, params in self.param_groups.items():
             if name not in optims:
                 raise CheckpointError(f"agent state lacks the '{name}' optimiser")
             groups = optims[name].get("param_groups", [])
             sizes = [len(g["params"]) for g in groups]
-            own_sizes = [len(g["params"]) for g in opt.param_groups]
+            own_sizes = [len(params)]  # each optimiser holds one group: all its parameters
             if sizes != own_sizes:
                 raise CheckpointError(
                     f"agent optimiser '{name}' holds {sizes} parameters in the checkpoint but "

@@ -252,8 +252,9 @@ class SkillActor(nn.Module):
 
     Input ``[o_i, onehot(z_i)]`` -> MLP -> GRU -> MLP -> Gaussian mean (``recurrent``), or
     MLP -> MLP. The ``nn.GRU`` module holds the GRU's weights (checkpoint keys
-    ``gru.weight_ih_l0`` ...); :mod:`hmasd.agent.gru` runs them. The log-std is a learned, state-independent vector. Log-probs refer to the
-    raw Gaussian sample; the env receives it clamped to [-1, 1].
+    ``gru.weight_ih_l0`` ...); :mod:`hmasd.agent.gru` runs them. The log-std is a learned,
+    state-independent vector. Log-probs refer to the raw Gaussian sample; the env receives
+    it clamped to [-1, 1].
     """
 
     def __init__(

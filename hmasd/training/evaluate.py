@@ -100,7 +100,13 @@ def evaluate(
     seed_everything(seed, cfg.train.deterministic)
     probe = make_env(cfg.env, 1, dev, 0)
     agent = HMASDAgent(
-        cfg.agent, probe.n_agents, probe.obs_dim, probe.state_dim, probe.action_dim, dev
+        cfg.agent,
+        probe.n_agents,
+        probe.obs_dim,
+        probe.state_dim,
+        probe.action_dim,
+        dev,
+        trainable=False,  # acting only: no optimisers (their import costs seconds)
     )
     try:
         agent.load_state_dict(data["agent"])

@@ -349,3 +349,37 @@ def test_each_individual_skill_term_is_weighted_by_its_own_head() -> None:
     diff = (moved - base).abs().sum(0)
     assert float(diff[1]) > 0
     assert float(diff[0]) == 0 and float(diff[2:].sum()) == 0
+
+
+def test_acting_only_agent_loads_a_full_checkpoint_and_acts_the_same() -> None:
+    # Evaluation builds the agent without optimisers (their construction imports
+    # torch._dynamo, seconds per process): it must load and check the same checkpoints
+    # and act identically, and refuse to update or be saved.
+    trained = make_agent(seed=0)
+    trained.update(rollout(trained, seed=1))
+    state = trained.state_dict()
+    acting = HMASDAgent(
+        trained.cfg, N_AGENTS, OBS_DIM, STATE_DIM, ACT_DIM, "cpu", trainable=False
+    )
+    assert acting.optimizers == {}
+    acting.load_state_dict(state)
+    torch.manual_seed(5)
+    obs, state_t = torch.randn(3, N_AGENTS, OBS_DIM), torch.randn(3, STATE_DIM)
+    a = trained.choose_skills(state_t, obs, deterministic=True)
+    b = acting.choose_skills(state_t, obs, deterministic=True)
+    assert torch.equal(a.team, b.team) and torch.equal(a.logp, b.logp)
+    bad = _clone_state(state)
+    bad["optimizers"]["actor"]["param_groups"][0]["params"].append(999)
+    with pytest.raises(CheckpointError, match="optimiser 'actor'"):
+        acting.load_state_dict(bad)
+    with pytest.raises(TrainingError, match="trainable=False"):
+        acting.update(rollout(trained, seed=2))
+    with pytest.raises(TrainingError, match="trainable=False"):
+        acting.state_dict()
+
+
+def _clone_state(state: dict) -> dict:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=False)
