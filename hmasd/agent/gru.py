@@ -31,6 +31,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from hmasd.agent.grouped import addmm_t
+
 
 def gru_step(gi: Tensor, h: Tensor, reset: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
     """One env step (no gradient): gi (N, 3H) input projection, h (N, H), reset (N,) bool
@@ -39,10 +41,16 @@ def gru_step(gi: Tensor, h: Tensor, reset: Tensor, w_hh: Tensor, b_hh: Tensor) -
     the rollout."""
     H = h.shape[-1]
     h = h.masked_fill(reset.unsqueeze(-1), 0.0)
-    gh = torch.addmm(b_hh, h, w_hh.t().contiguous())
+    gh = addmm_t(h, w_hh, b_hh)  # stacked snapshots' weights too (async acting)
     rz = torch.sigmoid(gh[:, : 2 * H] + gi[:, : 2 * H])
     n = torch.tanh(torch.addcmul(gi[:, 2 * H :], rz[:, :H], gh[:, 2 * H :]))
     return torch.addcmul(n, rz[:, H:], h - n)
+
+
+def reset_cuts(reset: Tensor) -> list[int]:
+    """The steps t > 0 where any row of ``reset`` (T, N) bool resets: the ``cuts`` that
+    :class:`GRUSequence` takes (one host read; steps without resets skip the mask)."""
+    return (torch.nonzero(reset[1:].any(dim=1)).flatten() + 1).tolist()
 
 
 class GRUSequence(torch.autograd.Function):

@@ -49,6 +49,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hmasd.agent.batch import Batch
+from hmasd.agent.grouped import param_rows
+from hmasd.agent.gru import reset_cuts
 from hmasd.agent.networks import (
     IndividualDiscriminator,
     LowCritic,
@@ -296,6 +298,8 @@ class HMASDAgent:
         reset = episode_start.repeat_interleave(n)
         mean, h = self.actor.step(x, hidden.reshape(B * n, -1), reset)
         log_std = self.actor.log_std
+        if log_std.dim() > 1:  # G snapshots stacked (async acting): a log-std row per row
+            log_std = param_rows(log_std, mean.shape[0], 1)
         raw = mean if deterministic else mean + torch.randn_like(mean) * log_std.exp()
         logp = normal_logp(raw, mean, log_std)
         return ActOut(
@@ -359,7 +363,7 @@ class HMASDAgent:
         high.update(hl_ret)
 
         reset = b.episode_start
-        cuts = (torch.nonzero(reset[1:].any(dim=1)).flatten() + 1).tolist()
+        cuts = reset_cuts(reset)
         return _Prepared(
             actor_in=self.actor.inputs(b.obs, b.ind_skill),
             reset=reset,

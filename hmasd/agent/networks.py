@@ -4,6 +4,11 @@ Every module is built in ``__init__``: nothing is created lazily, so the optimis
 parameter (the public script built networks inside ``forward`` and never trained them).
 Agents are a batch dimension and share parameters. Shapes: ``B`` rows (envs, or decisions
 in an update), ``n`` agents, ``T`` steps.
+
+Layers are :mod:`hmasd.agent.grouped`'s (``nn.Linear``, ``nn.LayerNorm``, ``nn.Embedding``
+with the same parameters and checkpoint keys), and parameters used directly go through its
+functions, so the acting methods also run with G snapshots' weights stacked (async
+acting, :mod:`hmasd.training.policy_groups`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hmasd.agent.grouped import (
+    Embedding,
+    LayerNorm,
+    Linear,
+    add_param,
+    linear,
+    param_rows,
+)
 from hmasd.agent.gru import GRUSequence, gru_step
 from hmasd.agent.ppo import categorical_logp_entropy
 
@@ -22,7 +35,7 @@ def mlp(sizes: list[int], out_gain: float = 1.0) -> nn.Sequential:
     """ReLU MLP with orthogonal init (PPO practice); the last layer gets ``out_gain``."""
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
-        lin = nn.Linear(sizes[i], sizes[i + 1])
+        lin = Linear(sizes[i], sizes[i + 1])
         last = i == len(sizes) - 2
         nn.init.orthogonal_(lin.weight, out_gain if last else math.sqrt(2))
         nn.init.zeros_(lin.bias)
@@ -47,9 +60,9 @@ class Attention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.heads, self.scale = heads, (dim // heads) ** -0.5
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim)
-        self.out = nn.Linear(dim, dim)
+        self.q = Linear(dim, dim)
+        self.kv = Linear(dim, 2 * dim)
+        self.out = Linear(dim, dim)
 
     def keys_values(self, memory: Tensor) -> Tensor:
         """Keys and values of ``memory`` (B, S, D): (2, B, heads, S, D / heads)."""
@@ -80,11 +93,11 @@ class Block(nn.Module):
     def __init__(self, dim: int, heads: int, cross: bool) -> None:
         super().__init__()
         self.self_attn = Attention(dim, heads)
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm1 = LayerNorm(dim)
         self.cross_attn = Attention(dim, heads) if cross else None
-        self.norm2 = nn.LayerNorm(dim) if cross else None
-        self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
-        self.norm3 = nn.LayerNorm(dim)
+        self.norm2 = LayerNorm(dim) if cross else None
+        self.ff = nn.Sequential(Linear(dim, 2 * dim), nn.ReLU(), Linear(2 * dim, dim))
+        self.norm3 = LayerNorm(dim)
 
     def forward(
         self,
@@ -130,14 +143,14 @@ class SkillCoordinator(nn.Module):
     ) -> None:
         super().__init__()
         self.n_agents, self.n_team, self.n_ind = n_agents, n_team, n_ind
-        self.state_embed = nn.Linear(state_dim, hidden)
-        self.obs_embed = nn.Linear(obs_dim, hidden)
+        self.state_embed = Linear(state_dim, hidden)
+        self.obs_embed = Linear(obs_dim, hidden)
         self.token_pos = nn.Parameter(torch.randn(n_agents + 1, hidden) * 0.02)
         self.encoder = nn.ModuleList([Block(hidden, heads, cross=False) for _ in range(layers)])
         self.decoder = nn.ModuleList([Block(hidden, heads, cross=True) for _ in range(layers)])
         self.start = nn.Parameter(torch.randn(hidden) * 0.02)
-        self.team_embed = nn.Embedding(n_team, hidden)
-        self.ind_embed = nn.Embedding(n_ind, hidden)
+        self.team_embed = Embedding(n_team, hidden)
+        self.ind_embed = Embedding(n_ind, hidden)
         self.dec_pos = nn.Parameter(torch.randn(n_agents + 1, hidden) * 0.02)
         self.team_head = mlp([hidden, hidden, n_team], out_gain=0.01)
         self.ind_head = mlp([hidden, hidden, n_ind], out_gain=0.01)
@@ -150,7 +163,7 @@ class SkillCoordinator(nn.Module):
     def encode(self, state: Tensor, obs: Tensor) -> Tensor:
         """state (B, S), obs (B, n, O) -> encoder tokens (B, n+1, H)."""
         x = torch.cat([self.state_embed(state).unsqueeze(1), self.obs_embed(obs)], dim=1)
-        x = x + self.token_pos
+        x = add_param(x, self.token_pos, 2)
         for block in self.encoder:
             x = block(x)
         return x
@@ -179,8 +192,8 @@ class SkillCoordinator(nn.Module):
         prev = self.team_embed(team).unsqueeze(1)
         if self.n_agents > 1:
             prev = torch.cat([prev, self.ind_embed(ind[:, :-1])], dim=1)
-        start = self.start.expand(enc.shape[0], 1, -1)
-        x = torch.cat([start, prev + enc[:, 1:]], dim=1) + self.dec_pos
+        start = param_rows(self.start, enc.shape[0], 1).unsqueeze(1)
+        x = add_param(torch.cat([start, prev + enc[:, 1:]], dim=1), self.dec_pos, 2)
         for i, block in enumerate(self.decoder):
             kv = None if memory_kv is None else memory_kv[i]
             x = block(x, enc, self.causal_mask, memory_kv=kv)
@@ -278,7 +291,7 @@ class SkillActor(nn.Module):
         if self.gru is None:
             return self.post(feat), hidden
         g = self.gru
-        gi = F.linear(feat, g.weight_ih_l0, g.bias_ih_l0)
+        gi = linear(feat, g.weight_ih_l0, g.bias_ih_l0)
         h_next = gru_step(gi, hidden, reset, g.weight_hh_l0, g.bias_hh_l0)
         return self.post(h_next), h_next
 
@@ -294,7 +307,7 @@ class SkillActor(nn.Module):
         if self.gru is None:
             return self.post(feat)
         g = self.gru
-        gi = F.linear(feat, g.weight_ih_l0, g.bias_ih_l0)
+        gi = linear(feat, g.weight_ih_l0, g.bias_ih_l0)
         hs = GRUSequence.apply(gi, hidden0, reset, cuts, g.weight_hh_l0, g.bias_hh_l0)
         return self.post(hs)
 

@@ -11,9 +11,11 @@ windows and GRU hidden states carry on across updates and refreshes.
 
 Everything else is the sync schedule's: the same env (seeded alike), rollouts of
 ``rollout_len`` steps (the same GAE horizon and whole skill windows), one update per
-``batch_size`` transitions, the same collector. All groups step in one batched env call;
-each group's policy forward runs on its own rows (``rollout.act_step``), so a group adds a
-forward pass per step, not an env step. With ``G = 1`` the only group refreshes every round:
+``batch_size`` transitions, the same collector. All groups step in one batched env call,
+and the snapshots act as one stacked forward pass over all rows
+(:class:`~hmasd.training.policy_groups.PolicyGroups`; each block of rows gets exactly the
+numbers its snapshot alone would compute), so a group costs neither an env step nor a
+forward pass of its own. With ``G = 1`` the only group refreshes every round:
 no lag, and the run is the sync run bit for bit (tested). Staleness is real, not
 simulated by relabelling: every stored step carries the version that produced it.
 
@@ -29,6 +31,7 @@ from typing import Any
 import torch
 
 from hmasd.agent.batch import Batch
+from hmasd.training.policy_groups import PolicyGroups
 from hmasd.training.rollout import Collector, Dims, RolloutBuffer, RunningState
 
 
@@ -54,6 +57,7 @@ class AsyncSchedule:
         size = num_envs // groups
         self.rows = [slice(g * size, (g + 1) * size) for g in range(groups)]
         self.snapshots = [copy.deepcopy(agent) for _ in range(groups)]
+        self.policies = PolicyGroups(self.snapshots, self.rows)
         self.rs = RunningState.initial(obs, state, agent.initial_hidden(num_envs))
         self.buf = RolloutBuffer(rollout_len, num_envs, dims, device)
         self.device = device
@@ -77,8 +81,8 @@ class AsyncSchedule:
         batch views the reused buffer (valid until the next call)."""
         g = self.refreshed_group(self.round)
         self.snapshots[g].load_state_dict(self.agent.state_dict())
-        policies = list(zip(self.snapshots, self.rows, strict=True))
-        env_step = self.collector.collect(policies, self.env, self.rs, self.buf, env_step)
+        self.policies.refresh(g)
+        env_step = self.collector.collect(self.policies, self.env, self.rs, self.buf, env_step)
         self.round += 1
         return self.buf.batch(), env_step
 
@@ -97,4 +101,5 @@ class AsyncSchedule:
             )
         for snap, sd in zip(self.snapshots, d["snapshots"], strict=True):
             snap.load_state_dict(sd)
+        self.policies.refresh()
         self.round = int(d["round"])

@@ -2,7 +2,7 @@
 
 A checkpoint is a ``torch.save``'d dict holding everything a run needs to go on exactly
 where it stopped: config, mode, seed, counters, agent / env / tracker state, every RNG
-state and the schedule's own state (running skills, GRU hidden, async FIFO and snapshots).
+state and the schedule's own state (running skills, GRU hidden, async round and snapshots).
 Files are written atomically, so a killed job always leaves its previous checkpoint whole.
 """
 

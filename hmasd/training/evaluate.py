@@ -27,6 +27,7 @@ from hmasd.errors import CheckpointError, ConfigError, one_line
 from hmasd.io import atomic_write_json
 from hmasd.seeding import resolve_device, seed_everything
 from hmasd.training.checkpoint import load_checkpoint
+from hmasd.training.policy_groups import PolicyGroups
 from hmasd.training.rollout import RunningState, act_step
 
 EVAL_POLICIES: tuple[str, ...] = typing.get_args(EvalPolicy)
@@ -55,7 +56,7 @@ def agent_episodes(
         obs, state = env.observe()
         rs = RunningState.initial(obs, state, agent.initial_hidden(episodes))
         k = cfg.agent.skill_interval
-        policy = [(agent, slice(None))]
+        policy = PolicyGroups.single(agent)
         return run_episodes(env, lambda: act_step(policy, env, rs, k, deterministic).env)
 
 

@@ -33,6 +33,7 @@ from hmasd.agent.hmasd import ActOut, SkillOut
 from hmasd.config import AgentConfig
 from hmasd.env.uav_env import StepResult
 from hmasd.errors import TrainingError
+from hmasd.training.policy_groups import PolicyGroups
 
 # Batch fields that hold one row per sequence (not per step).
 SEQUENCE_FIELDS = (
@@ -194,27 +195,13 @@ class StepOut:
     """What ``env.step`` returned."""
 
 
-Policy = tuple[Any, slice]
-"""An agent (the learner, or an async group's snapshot) and the env rows it acts for."""
-
-
-def _joined(parts: list[Any]) -> Any:
-    """One output of all envs from per-group outputs (SkillOut, ActOut, or a tuple of
-    tensors), rows in order."""
-    if len(parts) == 1:
-        return parts[0]
-    if isinstance(parts[0], tuple):
-        return tuple(torch.cat(xs) for xs in zip(*parts, strict=True))
-    cls = type(parts[0])
-    return cls(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(cls)))
-
-
 def act_step(
-    policies: list[Policy], env: Any, rs: RunningState, k: int, deterministic: bool = False
+    policies: PolicyGroups, env: Any, rs: RunningState, k: int, deterministic: bool = False
 ) -> StepOut:
     """Advance ``env`` one step from ``rs`` (updated in place), each block of env rows
-    under its own policy: ``[(learner, slice(None))]`` in sync mode and evaluation, one
-    ``(snapshot, rows)`` per group in async mode. All envs step together, in one call.
+    under its own policy: the learner for every row in sync mode and evaluation, one
+    snapshot per group in async mode, all run as one stacked forward
+    (:class:`~hmasd.training.policy_groups.PolicyGroups`). All envs step together.
 
     Skills are chosen where :func:`skills_due`; the actor's hidden state is zeroed at
     episode starts. ``deterministic``: argmax skills and Gaussian-mean actions.
@@ -222,20 +209,15 @@ def act_step(
     start = rs.episode_start
     need = skills_due(rs, k)
     sk = None
+    acting = policies.acting
     if bool(need.any()):
-        sk = _joined(
-            [a.choose_skills(rs.state[r], rs.obs[r], deterministic=deterministic)
-             for a, r in policies]
-        )
+        sk = acting.choose_skills(rs.state, rs.obs, deterministic=deterministic)
         rs.team = torch.where(need, sk.team, rs.team)
         rs.ind = torch.where(need[:, None], sk.ind, rs.ind)
         rs.window_step = torch.where(need, 0, rs.window_step)
     hidden = rs.hidden.masked_fill(start[:, None, None], 0.0)
     obs, state, team, ind = rs.obs, rs.state, rs.team, rs.ind
-    act = _joined(
-        [a.act(obs[r], state[r], team[r], ind[r], hidden[r], start[r], deterministic=deterministic)
-         for a, r in policies]
-    )
+    act = acting.act(obs, state, team, ind, hidden, start, deterministic=deterministic)
     out = env.step(act.action)
     rs.obs, rs.state, rs.hidden = out.obs, out.state, act.hidden
     rs.episode_start = out.done
@@ -278,13 +260,13 @@ class Collector:
     ) -> int:
         """Step ``env`` ``buf.T`` times; returns the env-step counter after.
 
-        ``policies``: an agent acting for every env, or a list of ``(agent, rows)`` (see
+        ``policies``: an agent acting for every env, or :class:`PolicyGroups` (see
         :func:`act_step`). Every stored step carries the version of the policy that
         produced it. Raises :class:`~hmasd.errors.TrainingError` if some env is inside a
         skill window at the start: the schedule would cut that window.
         """
-        if not isinstance(policies, list):
-            policies = [(policies, slice(None))]
+        if not isinstance(policies, PolicyGroups):
+            policies = PolicyGroups.single(policies)
         a = self.acfg
         b = buf.t
         k = a.skill_interval
@@ -294,7 +276,7 @@ class Collector:
                 "env.max_steps must be multiples of agent.skill_interval"
             )
         versions = torch.empty(buf.B, dtype=torch.long, device=b["version"].device)
-        for agent, rows in policies:
+        for agent, rows in policies.members:
             versions[rows] = int(agent.policy_version)
         b["version"].copy_(versions.expand(buf.T, buf.B))
         buf.clear_high_level()
@@ -366,18 +348,15 @@ class Collector:
         return env_step
 
     @staticmethod
-    def _intrinsic(policies: list[Policy], out: StepResult, st: StepOut) -> tuple[Tensor, Tensor]:
+    def _intrinsic(policies: PolicyGroups, out: StepResult, st: StepOut) -> tuple[Tensor, Tensor]:
         """log q_D and log q_d of the running skills, each block of rows under the
         discriminators of the policy that acted there."""
-        return _joined([
-            a.intrinsic(out.terminal_state[r], out.terminal_obs[r], st.team[r], st.ind[r])
-            for a, r in policies
-        ])
+        return policies.acting.intrinsic(out.terminal_state, out.terminal_obs, st.team, st.ind)
 
     def _finish_episodes(
         self,
         env_step: int,
-        policies: list[Policy],
+        policies: PolicyGroups,
         rs: RunningState,
         done: Tensor,
         episode: dict[str, Tensor],
@@ -390,7 +369,7 @@ class Collector:
             return
         # Each block of rows is credited to the policy version that acted there (episodes
         # end every max_steps steps, so this loop over policies runs rarely).
-        for agent, rows in policies:
+        for agent, rows in policies.members:
             mine = torch.zeros_like(done)
             mine[rows] = done[rows]
             idx = mine.nonzero().squeeze(1)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.testing import assert_close
 
-from hmasd.agent.gru import GRUSequence, gru_step
+from hmasd.agent.gru import GRUSequence, gru_step, reset_cuts
 
 
 def _reference(gru: nn.GRU, x: torch.Tensor, h0: torch.Tensor, reset: torch.Tensor):
@@ -22,7 +22,7 @@ def _reference(gru: nn.GRU, x: torch.Tensor, h0: torch.Tensor, reset: torch.Tens
 
 
 def _ours(gru: nn.GRU, x: torch.Tensor, h0: torch.Tensor, reset: torch.Tensor):
-    cuts = (torch.nonzero(reset[1:].any(dim=1)).flatten() + 1).tolist()
+    cuts = reset_cuts(reset)
     gi = F.linear(x, gru.weight_ih_l0, gru.bias_ih_l0)
     return GRUSequence.apply(gi, h0, reset, cuts, gru.weight_hh_l0, gru.bias_hh_l0)
 
@@ -66,11 +66,17 @@ def test_gradcheck() -> None:
     assert torch.autograd.gradcheck(fn, (gi, h0, w, b))
 
 
+def test_reset_cuts_known_values() -> None:
+    reset = torch.tensor([[True, False], [False, False], [False, True], [True, True]])
+    assert reset_cuts(reset) == [2, 3]  # step 0 never counts: the replay masks it always
+    assert reset_cuts(torch.zeros(4, 3, dtype=torch.bool)) == []
+
+
 def test_step_is_the_sequence_cell() -> None:
     # The rollout's step and the replay compute each hidden by the same operations.
     gru, x, h0, reset = _case(seed=2)
     gi = F.linear(x, gru.weight_ih_l0, gru.bias_ih_l0).detach()
-    cuts = (torch.nonzero(reset[1:].any(dim=1)).flatten() + 1).tolist()
+    cuts = reset_cuts(reset)
     with torch.no_grad():
         seq = GRUSequence.apply(gi, h0, reset, cuts, gru.weight_hh_l0, gru.bias_hh_l0)
         h = h0
