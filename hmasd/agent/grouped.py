@@ -26,12 +26,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def groups(param: Tensor, dims: int) -> int:
-    """G, the number of stacked copies in ``param``, whose module declares ``dims`` dims
-    (1 for a module's own parameter)."""
-    return param.shape[0] if param.dim() > dims else 1
-
-
 def linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     """``x W^T + b``: x (..., in) with W (out, in), or stacked W (G, out, in), b (G, out)."""
     if weight.dim() == 2:
