@@ -89,8 +89,17 @@ def main() -> None:
     from train_throughput import worktree
 
     old = worktree(args.ab)
-    argv = [sys.executable, str(HERE), "--child", "--config", args.config,
-            "--threads", str(args.threads), "--pairs", str(args.pairs)]
+    argv = [
+        sys.executable,
+        str(HERE),
+        "--child",
+        "--config",
+        args.config,
+        "--threads",
+        str(args.threads),
+        "--pairs",
+        str(args.pairs),
+    ]
     for item in args.set:
         argv += ["--set", item]
     for _ in range(args.repeats):

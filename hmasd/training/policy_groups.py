@@ -61,7 +61,12 @@ class PolicyGroups:
         # Building it must not draw from the training run's random stream.
         with torch.random.fork_rng(devices=[]):
             view = HMASDAgent(
-                a0.cfg, a0.n_agents, a0.obs_dim, a0.state_dim, a0.action_dim, a0.device,
+                a0.cfg,
+                a0.n_agents,
+                a0.obs_dim,
+                a0.state_dim,
+                a0.action_dim,
+                a0.device,
                 trainable=False,
             )
         for name, module in view.modules().items():

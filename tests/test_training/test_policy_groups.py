@@ -73,8 +73,13 @@ def test_stacked_acting_matches_each_snapshot_acting_alone() -> None:
         for name in ("logp", "value_state", "value_obs"):
             assert_close(getattr(sk, name)[r], getattr(own, name), **TOL)
         own_act = agent.act(
-            x["obs"][r], x["state"][r], x["team"][r], x["ind"][r], x["hidden"][r],
-            x["start"][r], deterministic=True,
+            x["obs"][r],
+            x["state"][r],
+            x["team"][r],
+            x["ind"][r],
+            x["hidden"][r],
+            x["start"][r],
+            deterministic=True,
         )
         for name in ("action", "raw_action", "logp", "value", "hidden"):
             assert_close(getattr(act, name)[r], getattr(own_act, name), **TOL)
@@ -105,7 +110,12 @@ def test_stacked_samples_carry_their_snapshots_log_probs() -> None:
         logp, _, _, _ = agent.coordinator.score(x["state"][r], x["obs"][r], sk.team[r], sk.ind[r])
         assert_close(sk.logp[r], logp, **TOL)
         mean = agent.act(
-            x["obs"][r], x["state"][r], sk.team[r], sk.ind[r], x["hidden"][r], x["start"][r],
+            x["obs"][r],
+            x["state"][r],
+            sk.team[r],
+            sk.ind[r],
+            x["hidden"][r],
+            x["start"][r],
             deterministic=True,
         ).raw_action
         assert_close(act.logp[r], normal_logp(act.raw_action[r], mean, agent.actor.log_std), **TOL)
