@@ -13,9 +13,9 @@ Everything else is the sync schedule's: the same env (seeded alike), rollouts of
 ``rollout_len`` steps (the same GAE horizon and whole skill windows), one update per
 ``batch_size`` transitions, the same collector. All groups step in one batched env call,
 and the snapshots act as one stacked forward pass over all rows
-(:class:`~hmasd.training.policy_groups.PolicyGroups`; each block of rows gets exactly the
-numbers its snapshot alone would compute), so a group costs neither an env step nor a
-forward pass of its own. With ``G = 1`` the only group refreshes every round:
+(:class:`~hmasd.training.policy_groups.PolicyGroups`; each block of rows gets the numbers
+its snapshot alone would compute, up to float rounding), so a group costs neither an env
+step nor a forward pass of its own. With ``G = 1`` the only group refreshes every round:
 no lag, and the run is the sync run bit for bit (tested). Staleness is real, not
 simulated by relabelling: every stored step carries the version that produced it.
 

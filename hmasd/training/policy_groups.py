@@ -10,7 +10,8 @@ object whose ``choose_skills`` / ``act`` / ``intrinsic`` cover all rows:
 - G members: an acting-only copy of the agent whose parameters are the G snapshots'
   weights stacked (G, ...) (:mod:`hmasd.agent.grouped`): every env step runs one forward
   pass of each network on all rows instead of G passes on a block each, and each block
-  gets exactly the numbers its snapshot alone would compute (tested bit for bit).
+  gets the numbers its snapshot alone would compute up to float rounding (batched
+  matmuls; tested to rtol 1e-5 in ``tests/test_training/test_policy_groups.py``).
   :meth:`PolicyGroups.refresh` copies a snapshot's weights into its slot after it loads
   new ones.
 """
