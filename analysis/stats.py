@@ -253,6 +253,22 @@ def paired_difference(
     return point, lo, hi, p
 
 
+def difference_ci(
+    x: ArrayLike, y: ArrayLike, n_boot: int = N_BOOT, conf: float = CONF, seed: int = SEED
+) -> tuple[float, float, float]:
+    """``mean(x) - mean(y)`` of two independent samples (e.g. the seeds of sync and of
+    async) with a CI that resamples each side independently: ``(diff, low, high)``. The
+    size of an effect, in the metric's units, next to P(improvement)'s how-often; NaN when
+    either side is empty."""
+    a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if a.size == 0 or b.size == 0:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    da = _resample(rng, a, n_boot).mean(axis=1)
+    db = _resample(rng, b, n_boot).mean(axis=1)
+    return (float(a.mean() - b.mean()), *_interval(da - db, conf))
+
+
 def ratio_ci(
     x: ArrayLike, ref: ArrayLike, n_boot: int = N_BOOT, conf: float = CONF, seed: int = SEED
 ) -> tuple[float, float, float]:

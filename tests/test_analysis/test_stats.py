@@ -116,6 +116,20 @@ def test_paired_difference_known_values() -> None:
         stats.paired_difference(x, y[:3])
 
 
+def test_difference_ci_known_values() -> None:
+    # Constant sides: a degenerate interval at the difference of the means.
+    assert stats.difference_ci([3.0, 3.0, 3.0], [1.0, 1.0]) == pytest.approx((2.0, 2.0, 2.0))
+    # x's resampled mean is 0, 5 or 10 with probability 1/4, 1/2, 1/4 and y is constant, so
+    # the 95% interval runs from 0 - 1 to 10 - 1.
+    diff, lo, hi = stats.difference_ci([0.0, 10.0], [1.0, 1.0, 1.0])
+    assert (diff, lo, hi) == pytest.approx((4.0, -1.0, 9.0))
+    assert stats.difference_ci([1.0, 2.0], [0.5, 3.0]) == stats.difference_ci(
+        [1.0, 2.0], [0.5, 3.0])  # reproducible
+    diff, lo, hi = stats.difference_ci([1.0, 2.0, 4.0], [0.0, 1.0])
+    assert diff == pytest.approx(11 / 6) and lo < diff < hi
+    assert all(math.isnan(v) for v in stats.difference_ci([], [1.0]))
+
+
 def test_ratio_and_slope_known_values() -> None:
     ratio, lo, hi = stats.ratio_ci([0.8, 0.8, 0.8], [1.0, 1.0])
     assert (ratio, lo, hi) == pytest.approx((0.8, 0.8, 0.8))

@@ -67,7 +67,7 @@ def test_comparisons_cover_every_method_and_baseline(tables: dict[str, Path]) ->
     got = {(r["family"], r["method"], r["estimator"]) for r in rows}
     for fam, methods in METHODS.items():
         for other in methods[1:]:
-            for est in ("poi", "welch_p", "mannwhitney_p"):
+            for est in ("poi", "mean_diff", "welch_p", "mannwhitney_p"):
                 assert (fam, f"HMASD sync > {other}", est) in got
         for policy in POLICIES:
             for est in ("paired_diff", "wilcoxon_p"):
@@ -147,6 +147,30 @@ def test_paired_baseline_comparison_matches_a_hand_computation(
     key = ("HMASD sync - hover (paired episodes)", "final_return")
     assert float(rows[(*key, "paired_diff")]["value"]) == pytest.approx(diff)
     assert float(rows[(*key, "wilcoxon_p")]["value"]) == pytest.approx(p)
+
+
+def test_sync_async_difference_matches_a_hand_computation(
+    consolidated: Path, tables: dict[str, Path]
+) -> None:
+    # The size of the headline effect: sync's seed mean minus async's, CI over seeds.
+    runs = consolidated.parent / "runs"
+
+    def seed_means(mode: str) -> list[float]:
+        return [float(np.mean([e["return"] for e in json.loads(p.read_text())["policies"][
+            "deterministic"]["per_episode"]]))
+            for p in sorted(runs.glob(f"{CONFIGS[0]}/{mode}/seed*/eval/final.json"))]
+
+    sync, asyn = seed_means("sync"), seed_means("async")
+    assert len(sync) == 3 and len(asyn) >= 2
+    rows = {(r["method"], r["metric"], r["estimator"]): r
+            for r in _csv_rows(tables["sync_vs_async.csv"])
+            if r["section"] == "comparison" and r["family"] == CONFIGS[0]}
+    got = rows[("HMASD sync > HMASD async G=4", "final_return", "mean_diff")]
+    assert (float(got["value"]), float(got["low"]), float(got["high"])) == pytest.approx(
+        stats.difference_ci(sync, asyn))
+    md = tables["sync_vs_async.md"].read_text()
+    assert re.search(r"\| P\(improvement\) = [\d.]+ \[[\d.]+, [\d.]+\]; mean difference "
+                     r"-?[\d.]+ \[-?[\d.]+, -?[\d.]+\] \|", md)
 
 
 def test_markdown_and_latex_tables(tables: dict[str, Path]) -> None:
