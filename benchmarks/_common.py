@@ -7,7 +7,9 @@ episode ends, not a synthetic imitation.
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -74,3 +76,26 @@ def matmul_gflops(device: torch.device, size: int = 1024, repeats: int = 20) -> 
         a @ b
     sync(device)
     return 2 * size**3 * repeats / (time.perf_counter() - t0) / 1e9
+
+
+def alternate(
+    a: Callable[[], float], b: Callable[[], float], pairs: int, warmup: int = 2
+) -> tuple[list[float], list[float]]:
+    """Call ``a`` and ``b`` in turn, ``warmup`` untimed pairs and then ``pairs`` kept; each
+    returns the seconds it measured. Alternating in one process makes host noise hit both
+    sides alike, so their per-pair ratios are steadier than either side's times."""
+    for _ in range(warmup):
+        a()
+        b()
+    times_a, times_b = [], []
+    for _ in range(pairs):
+        times_a.append(a())
+        times_b.append(b())
+    return times_a, times_b
+
+
+def ratio_summary(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Median and interquartile range (q1, q3) of the per-pair ratios ``b / a``."""
+    ratios = [y / x for x, y in zip(a, b, strict=True)]
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return statistics.median(ratios), q1, q3

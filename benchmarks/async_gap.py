@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve()
 
 def measure(args: argparse.Namespace) -> None:
     import torch
-    from _common import Setup, make_config
+    from _common import Setup, alternate, make_config, ratio_summary
 
     from hmasd.commands.common import parse_sets
     from hmasd.config import derived
@@ -53,22 +53,22 @@ def measure(args: argparse.Namespace) -> None:
 
     schedules = {"sync": build(0), "async": build(cfg.train.async_groups)}
     steps = dict.fromkeys(schedules, 0)
-    times: dict[str, list[float]] = {k: [] for k in schedules}
-    for i in range(args.pairs + 2):
-        for name, sched in schedules.items():
-            t0 = time.thread_time()
-            _, steps[name] = sched.next_batch(steps[name])  # type: ignore[attr-defined]
-            if i >= 2:
-                times[name].append(time.thread_time() - t0)
-    ratios = [a / s for a, s in zip(times["async"], times["sync"], strict=True)]
-    q1, _, q3 = statistics.quantiles(ratios, n=4)
+
+    def rollout(name: str) -> float:
+        t0 = time.thread_time()
+        _, steps[name] = schedules[name].next_batch(steps[name])  # type: ignore[attr-defined]
+        return time.thread_time() - t0
+
+    sync_t, async_t = alternate(lambda: rollout("sync"), lambda: rollout("async"), args.pairs)
+    times = {"sync": sync_t, "async": async_t}
+    ratio, q1, q3 = ratio_summary(sync_t, async_t)
     per_k = 1024 / cfg.train.batch_size
     medians = {k: statistics.median(v) for k, v in times.items()}
     print(
         f"{args.label}: {cfg.train.num_envs} envs, {cfg.train.async_groups} groups, "
         f"{torch.get_num_threads()} threads; collection ms per rollout (per 1,024): "
         + ", ".join(f"{k} {1000 * m:.1f} ({1000 * m * per_k:.1f})" for k, m in medians.items())
-        + f"; async/sync {statistics.median(ratios):.3f} [IQR {q1:.3f}, {q3:.3f}]"
+        + f"; async/sync {ratio:.3f} [IQR {q1:.3f}, {q3:.3f}]"
     )
 
 

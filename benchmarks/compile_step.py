@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import torch
-from _common import Setup, make_config
+from _common import Setup, alternate, make_config, ratio_summary
 
 from hmasd.commands.common import parse_sets
 
@@ -61,20 +61,13 @@ def main() -> None:
 
     compiled = torch.compile(loss)
     compile_s = step(compiled)
-    for _ in range(3):  # both sides warm
-        step(loss)
-        step(compiled)
-    eager, comp = [], []
-    for _ in range(args.pairs):
-        eager.append(step(loss))
-        comp.append(step(compiled))
-    ratios = sorted(c / e for c, e in zip(comp, eager, strict=True))
-    q = statistics.quantiles(ratios, n=4)
+    eager, comp = alternate(lambda: step(loss), lambda: step(compiled), args.pairs, warmup=3)
+    ratio, q1, q3 = ratio_summary(eager, comp)
     print(
         f"part {args.part}, {torch.get_num_threads()} threads: compile (first step) "
         f"{compile_s:.1f} s; step eager {1000 * statistics.median(eager):.1f} ms, compiled "
         f"{1000 * statistics.median(comp):.1f} ms; compiled/eager "
-        f"{statistics.median(ratios):.2f} [IQR {q[0]:.2f}, {q[2]:.2f}] over {args.pairs} pairs"
+        f"{ratio:.2f} [IQR {q1:.2f}, {q3:.2f}] over {args.pairs} pairs"
     )
 
 

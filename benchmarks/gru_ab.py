@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import torch
-from _common import Setup, make_config
+from _common import Setup, alternate, make_config, ratio_summary
 from torch import Tensor
 
 from hmasd.agent.networks import SkillActor
@@ -70,23 +70,18 @@ def main() -> None:
         return clock() - t0
 
     try:
-        for _ in range(5):
-            step(nn_gru_replay)
-            step(new_replay)
-        old, new = [], []
-        for _ in range(args.pairs):
-            old.append(step(nn_gru_replay))
-            new.append(step(new_replay))
+        old, new = alternate(
+            lambda: step(nn_gru_replay), lambda: step(new_replay), args.pairs, warmup=5
+        )
     finally:
         SkillActor.replay = new_replay  # type: ignore[method-assign]
-    ratios = [b / a for a, b in zip(old, new, strict=True)]
-    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    ratio, q1, q3 = ratio_summary(old, new)
     rows = cfg.train.num_envs // n_mb * agent.n_agents
     print(
         f"discoverer step, {rows} GRU rows x {batch.obs.shape[0]} steps, {args.threads} "
         f"thread(s): nn.GRU {statistics.median(old) * 1e3:.1f} ms, GRUSequence "
         f"{statistics.median(new) * 1e3:.1f} ms; new/old per pair: median "
-        f"{statistics.median(ratios):.3f} [IQR {q1:.3f}, {q3:.3f}]"
+        f"{ratio:.3f} [IQR {q1:.3f}, {q3:.3f}]"
     )
 
 
