@@ -253,6 +253,14 @@ def paired_difference(
     return point, lo, hi, p
 
 
+def _independent_means(
+    a: np.ndarray, b: np.ndarray, n_boot: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap means (n_boot,) of two samples resampled independently, ``a`` first."""
+    rng = np.random.default_rng(seed)
+    return _resample(rng, a, n_boot).mean(axis=1), _resample(rng, b, n_boot).mean(axis=1)
+
+
 def difference_ci(
     x: ArrayLike, y: ArrayLike, n_boot: int = N_BOOT, conf: float = CONF, seed: int = SEED
 ) -> tuple[float, float, float]:
@@ -263,10 +271,8 @@ def difference_ci(
     a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if a.size == 0 or b.size == 0:
         return math.nan, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    da = _resample(rng, a, n_boot).mean(axis=1)
-    db = _resample(rng, b, n_boot).mean(axis=1)
-    return (float(a.mean() - b.mean()), *_interval(da - db, conf))
+    ma, mb = _independent_means(a, b, n_boot, seed)
+    return (float(a.mean() - b.mean()), *_interval(ma - mb, conf))
 
 
 def ratio_ci(
@@ -277,9 +283,7 @@ def ratio_ci(
     a, b = np.asarray(x, np.float64), np.asarray(ref, np.float64)
     if a.size == 0 or b.size == 0 or b.mean() == 0:
         return math.nan, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    num = _resample(rng, a, n_boot).mean(axis=1)
-    den = _resample(rng, b, n_boot).mean(axis=1)
+    num, den = _independent_means(a, b, n_boot, seed)
     return (float(a.mean() / b.mean()), *_interval(num / den, conf))
 
 
