@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup run test lint clean
+.PHONY: setup run run-seeds5-9 test lint clean
 
 setup: $(VENV)/.installed
 
@@ -18,6 +18,10 @@ $(VENV)/.installed: pyproject.toml
 
 run: setup
 	$(BIN)/snakemake --cores $(CORES)
+
+# The same study on the second, disjoint seed set (tables in results/seeds5-9/tables/).
+run-seeds5-9: setup
+	$(BIN)/snakemake --cores $(CORES) --configfile config/seeds5-9.yaml
 
 lint: setup
 	$(BIN)/ruff check .

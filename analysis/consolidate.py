@@ -39,6 +39,7 @@ from analysis.schema import (
     SCHEMAS,
     STR,
     SYNC_CSV,
+    SYNC_DIAG_CSV,
     check,
     path_of,
 )
@@ -57,6 +58,10 @@ STEP_FILE = {
     "skill_usage": re.compile(r"^skill_usage_step_(\d+)\.json$"),
 }
 CSV_SPEC = {"episodes": EPISODE_CSV, "sync_metrics": SYNC_CSV, "reward_components": REWARD_CSV}
+# Columns a file may lack all together (read as NaN): exports written before the tracker
+# had them. A file with some but not all of a group is malformed.
+LATE_COLUMNS = {"sync_metrics": tuple(SYNC_DIAG_CSV)}
+ASYNC_CORRECTIONS = ("none", "decoupled")
 SKILL_KEYS = ("team_skills", "individual_skills", "skill_switches", "total_steps",
               "sync_updates", "diversity", "individual_diversity")
 
@@ -150,10 +155,11 @@ def _to_int(path: Path, col: str, values: Sequence[str]) -> np.ndarray:
 
 def read_table_file(
     path: Path, spec: dict[str, tuple[pa.DataType, str]], delimiter: str = ",",
-    allow_na: bool = False,
+    allow_na: bool = False, late: Sequence[str] = (),
 ) -> Columns:
     """Read a CSV/TSV export strictly: every column of ``spec`` present, every row complete
-    and numeric where ``spec`` says so. Extra columns are ignored.
+    and numeric where ``spec`` says so. Extra columns are ignored. ``late``: float columns
+    of ``spec`` that a file may lack all together (then read as NaN), but not in part.
 
     Returns ``{column: array (R,)}`` in file row order.
     """
@@ -162,7 +168,8 @@ def read_table_file(
         raise ExportError(f"{path}: empty file (truncated export, no header)")
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     header = rows[0]
-    missing = [c for c in spec if c not in header]
+    absent = set(late) if late and not any(c in header for c in late) else set()
+    missing = [c for c in spec if c not in header and c not in absent]
     if missing:
         raise ExportError(f"{path}, header: missing column(s) {', '.join(missing)}")
     body = rows[1:]
@@ -176,6 +183,9 @@ def read_table_file(
                           "with a newline: truncated export)")
     out: Columns = {}
     for col, (typ, _) in spec.items():
+        if col in absent:
+            out[col] = np.full(len(body), np.nan)
+            continue
         j = header.index(col)
         values = [row[j] for row in body]
         if typ == STR:
@@ -321,7 +331,7 @@ def load_run(run_dir: Path) -> dict[str, list[Columns]]:
     for kind, spec in CSV_SPEC.items():
         out[kind] = []
         for step, path in step_files(paper, kind):
-            cols = read_table_file(path, spec)
+            cols = read_table_file(path, spec, late=LATE_COLUMNS.get(kind, ()))
             n = len(next(iter(cols.values())))
             out[kind].append(_with_ids({"export_step": np.full(n, step, np.int64), **cols}, ids))
     out["skill_usage"] = [
@@ -330,21 +340,64 @@ def load_run(run_dir: Path) -> dict[str, list[Columns]]:
     return out
 
 
-def method_name(label: str, mode: str, async_groups: int) -> str:
-    """One row of the table: ``HMASD sync``, ``HMASD async G=4``, ``flat MAPPO sync``."""
-    return f"{label} {mode}" + (f" G={async_groups}" if mode == "async" else "")
+def method_name(label: str, mode: str, async_groups: int, async_correction: str = "none") -> str:
+    """One row of the table: ``HMASD sync``, ``HMASD async G=4``, ``flat MAPPO sync``,
+    ``HMASD async G=4 + decoupled`` (the decoupled objective on stale samples)."""
+    return (f"{label} {mode}" + (f" G={async_groups}" if mode == "async" else "")
+            + (" + decoupled" if async_correction == "decoupled" else ""))
+
+
+def method_order(runs: Any) -> list[str]:
+    """The methods of a runs-like DataFrame (columns ``config``, ``family``, ``label``,
+    ``mode``, ``async_groups``, ``async_correction``, ``method``) in table and figure
+    order: the anchor (the root configs' sync method) first; then the anchor's label;
+    sync before async; fewer groups first; uncorrected before decoupled; then by name."""
+    if not len(runs):
+        return []
+    df = runs.reset_index() if "config" not in runs.columns else runs
+    roots = df[(df["config"] == df["family"]) & (df["mode"] == "sync")]
+    anchor_label = str(sorted(roots["label"])[0]) if len(roots) else "HMASD"
+    anchor = method_name(anchor_label, "sync", 1)
+    first = df.drop_duplicates("method").set_index("method")
+
+    def key(m: str) -> tuple:
+        row = first.loc[m]
+        return (m != anchor, row["label"] != anchor_label, row["mode"] != "sync",
+                int(row["async_groups"]), row["async_correction"] != "none", m)
+
+    return sorted(first.index, key=key)
+
+
+def _async_correction(path: Path, raw: Any) -> str:
+    """``train.async_correction`` of a run's config: ``none`` where the key is absent (a
+    config written before the key existed)."""
+    train = raw.get("train") if isinstance(raw, dict) else None
+    value = train.get("async_correction", "none") if isinstance(train, dict) else "none"
+    if value not in ASYNC_CORRECTIONS:
+        raise ExportError(f"{path}: key 'train.async_correction' is {value!r}, expected one "
+                          f"of {', '.join(ASYNC_CORRECTIONS)}")
+    return str(value)
 
 
 def load_run_info(run_dir: Path, grid: dict[str, dict[str, str]]) -> Columns:
     """The ``runs`` row of one run: grid metadata (family, label) and the hyperparameters
     that tell methods apart, read from the run's resolved ``config.yaml``."""
-    from hmasd.config import from_dict, parse_yaml
+    import dataclasses
+
+    from hmasd.config import TrainConfig, from_dict, parse_yaml
     from hmasd.errors import ConfigError
 
     config, mode, seed = run_id(run_dir)
     path = Path(run_dir) / "config.yaml"
+    raw = parse_yaml(_read_text(path))
+    correction = _async_correction(path, raw)
+    known = any(f.name == "async_correction" for f in dataclasses.fields(TrainConfig))
+    if not known and isinstance(raw, dict) and isinstance(raw.get("train"), dict):
+        # A config package without the key cannot validate it; it was read above.
+        raw = {**raw, "train": {k: v for k, v in raw["train"].items()
+                                if k != "async_correction"}}
     try:
-        cfg = from_dict(parse_yaml(_read_text(path)))
+        cfg = from_dict(raw)
     except ConfigError as exc:
         raise ExportError(f"{path}: not a valid run config ({exc})") from None
     summary = _read_json(Path(run_dir) / "train_summary.json")
@@ -354,10 +407,12 @@ def load_run_info(run_dir: Path, grid: dict[str, dict[str, str]]) -> Columns:
     row = {
         "family": meta["family"],
         "label": meta["label"],
-        "method": method_name(meta["label"], mode, groups),
+        "method": method_name(meta["label"], mode, groups, correction),
         "async_groups": groups,
+        "async_correction": correction,
         "n_team_skills": cfg.agent.n_team_skills,
         "n_ind_skills": cfg.agent.n_ind_skills,
+        "lambda_e": cfg.agent.lambda_e,
         "lambda_D": cfg.agent.lambda_D,
         "lambda_d": cfg.agent.lambda_d,
         "user_obs": cfg.env.user_obs,

@@ -29,7 +29,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from analysis import stats, style  # noqa: E402
-from analysis.schema import read  # noqa: E402
+from analysis.consolidate import method_order  # noqa: E402
+from analysis.schema import LAG_LEVELS, read  # noqa: E402
 from hmasd.io import atomic_path  # noqa: E402
 
 FIGURES = [
@@ -40,6 +41,7 @@ FIGURES = [
     "skill_usage",
     "reward_components",
     "final_scores",
+    "staleness_ratios",
 ]
 BASELINES = ("random", "hover", "kmeans")
 RUN_KEYS = ["config", "mode", "seed"]
@@ -68,20 +70,9 @@ def families_of(data: Data) -> list[str]:
     return sorted(names)
 
 
-def _method_key(df: pd.DataFrame) -> Callable[[str], tuple]:
-    """Table order of methods: HMASD-labelled first, sync before async, fewer groups
-    first, then by name."""
-    first = df.drop_duplicates("method").set_index("method")
-
-    def key(m: str) -> tuple:
-        row = first.loc[m]
-        return (row["label"] != "HMASD", row["mode"] != "sync", int(row["async_groups"]), m)
-
-    return key
-
-
 def methods_in(df: pd.DataFrame) -> list[str]:
-    return sorted(set(df["method"]), key=_method_key(df)) if len(df) else []
+    """The methods of ``df`` in table order (:func:`analysis.consolidate.method_order`)."""
+    return method_order(df) if len(df) else []
 
 
 def palette(data: Data) -> list[str]:
@@ -282,7 +273,8 @@ def _final_scores(data: Data) -> pd.DataFrame:
     ret = ev.groupby(RUN_KEYS)["return"].mean().rename("final_return")
     sm = data["sync_metrics"]
     lag = sm.groupby(RUN_KEYS)["mean_lag"].mean().rename("mean_lag")
-    runs = data["runs"].set_index(RUN_KEYS)[["family", "method", "label", "async_groups"]]
+    runs = data["runs"].set_index(RUN_KEYS)[["family", "method", "label", "async_groups",
+                                              "async_correction"]]
     return runs.join(ret, how="inner").join(lag, how="left").reset_index()
 
 
@@ -301,8 +293,10 @@ def policy_lag(data: Data) -> Figure:
         ax = axes[0, j]
         sub = runs[runs["family"] == fam]
         methods = methods_in(sub)
-        main = sub[sub["label"] == sub.drop_duplicates("method").set_index("method").loc[
-            methods[0], "label"]]
+        # The dose-response runs of the tables' primary test: the first method's label,
+        # no async correction.
+        main = sub[(sub["label"] == sub.drop_duplicates("method").set_index("method").loc[
+            methods[0], "label"]) & (sub["async_correction"] == "none")]
         if main["mean_lag"].nunique() > 1:
             sns.regplot(data=main, x="mean_lag", y="final_return", ax=ax, scatter=False,
                         ci=95, n_boot=stats.N_BOOT, seed=stats.SEED, truncate=True,
@@ -426,6 +420,64 @@ def final_scores(data: Data) -> Figure:
     return fig
 
 
+STALENESS_PANELS = (
+    ("clipfrac_lag", "first-epoch clip fraction\n(share of samples)"),
+    ("approx_kl_lag", "first-epoch approx. KL\n(nats)"),
+)
+
+
+def staleness_ratios(data: Data) -> Figure:
+    """How far the learner's policy at the start of an update is from the behaviour policy
+    of samples of each policy lag: clip fraction and approx KL of pi / pi_behav against lag
+    (versions), one point per (run, lag) = the run's mean over its updates, a line through
+    each method's mean per lag. Rows: the two measures; columns: families."""
+    sm = data["sync_metrics"]
+    fams = sorted(set(sm["family"]))
+    if not fams:
+        return _empty_figure("no sync_metrics data")
+    fig, axes = _panels(len(STALENESS_PANELS), len(fams))
+    colours = palette(data)
+    lags = np.arange(LAG_LEVELS)
+    for j, fam in enumerate(fams):
+        sub = sm[sm["family"] == fam]
+        methods = methods_in(sub)
+        for i, (prefix, ylabel) in enumerate(STALENESS_PANELS):
+            ax = axes[i, j]
+            cols = [f"{prefix}{k}" for k in lags]
+            per_run = sub.groupby(["method", *RUN_KEYS])[cols].mean()
+            drawn = False
+            for m_i, method in enumerate(methods):
+                if method not in per_run.index.get_level_values("method"):
+                    continue
+                values = per_run.xs(method, level="method").to_numpy(np.float64)
+                ms = style.method_style(method, colours)
+                # A small offset per method keeps overlapping points apart.
+                dx = 0.08 * (m_i - (len(methods) - 1) / 2)
+                xs = np.broadcast_to(lags + dx, values.shape)
+                ok = np.isfinite(values)
+                if not ok.any():
+                    continue
+                drawn = True
+                ax.scatter(xs[ok], values[ok], s=12, color=ms["color"], marker=ms["marker"],
+                           alpha=0.7, linewidths=0, zorder=3,
+                           label=f"{method} (n={len(values)})")
+                count = ok.sum(axis=0)
+                mean = np.where(count > 0, np.where(ok, values, 0.0).sum(axis=0)
+                                / np.maximum(count, 1), np.nan)
+                ax.plot(lags + dx, mean, color=ms["color"], linestyle=ms["linestyle"],
+                        linewidth=1.0)
+            if not drawn:
+                no_data(ax, "no per-lag data")
+                continue
+            ax.set_xticks(lags)
+            ax.set_xlabel("policy lag (versions)")
+            ax.set_ylabel(ylabel)
+            if i == 0:
+                ax.set_title(fam)
+    _legend(fig, axes)
+    return fig
+
+
 BUILDERS: dict[str, Callable[[Data], Figure]] = {
     "learning_curves": learning_curves,
     "performance_curves": performance_curves,
@@ -434,6 +486,7 @@ BUILDERS: dict[str, Callable[[Data], Figure]] = {
     "skill_usage": skill_usage,
     "reward_components": reward_components,
     "final_scores": final_scores,
+    "staleness_ratios": staleness_ratios,
 }
 assert list(BUILDERS) == FIGURES
 
@@ -443,7 +496,8 @@ def load(consolidated_dir: Path) -> Data:
     headline policy from ``runs``."""
     names = ["episodes", "sync_metrics", "reward_components", "skill_usage", "eval"]
     runs = read(consolidated_dir, "runs").to_pandas()
-    meta = runs[[*RUN_KEYS, "family", "method", "label", "async_groups", "eval_policy"]]
+    meta = runs[[*RUN_KEYS, "family", "method", "label", "async_groups", "async_correction",
+                 "eval_policy"]]
     data = {n: read(consolidated_dir, n).to_pandas().merge(meta, on=RUN_KEYS, how="inner")
             for n in names}
     data["runs"] = runs

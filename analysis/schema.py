@@ -54,7 +54,7 @@ EPISODE_CSV = {
     "env_step": (I64, "env steps of the run when the episode ended"),
     "policy_version": (I64, "policy version when the episode ended"),
 }
-SYNC_CSV = {
+SYNC_CORE_CSV = {
     "policy_version": (I64, "version after this update"),
     "samples_collected": (I64, "env transitions trained on"),
     "collection_time": (F64, "s spent collecting for this update"),
@@ -66,6 +66,24 @@ SYNC_CSV = {
     "env_steps": (I64, "env steps of the run at the update"),
     "wall_time": (F64, "s since training started"),
 }
+LAG_LEVELS = 8
+"""Policy-lag levels of the per-lag staleness columns (lags 0..7; the trainer pools larger
+lags into the last level)."""
+# Diagnostics of each update (NaN where an update has none, e.g. no sample of a lag, or no
+# skill discriminator in a flat method). The tracker writes them after ``wall_time``.
+SYNC_DIAG_CSV = {
+    "intrinsic_share_team": (F64, "share of |reward| from the team discriminator term"),
+    "intrinsic_share_ind": (F64, "share of |reward| from the individual discriminator term"),
+    "team_disc_accuracy": (F64, "team discriminator accuracy on the update's samples"),
+    "ind_disc_accuracy": (F64, "individual discriminator accuracy on the update's samples"),
+    "team_skill_majority": (F64, "share of the most frequent team skill in the samples"),
+    "ind_skill_majority": (F64, "share of the most frequent individual skill in the samples"),
+    **{f"clipfrac_lag{k}": (F64, f"clip fraction of pi / pi_behav at the update's start, "
+                                 f"samples of policy lag {k}") for k in range(LAG_LEVELS)},
+    **{f"approx_kl_lag{k}": (F64, f"approx KL(pi_behav || pi) at the update's start, samples "
+                                  f"of policy lag {k} (nats)") for k in range(LAG_LEVELS)},
+}
+SYNC_CSV = {**SYNC_CORE_CSV, **SYNC_DIAG_CSV}
 REWARD_CSV = {
     "env_steps": (I64, "env steps of the run"),
     "policy_version": (I64, "policy version"),
@@ -117,8 +135,11 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field("label", STR, "method label of the config (HMASD, flat MAPPO, ...)"),
             _field("method", STR, "label, mode and (async) groups: one table row"),
             _field("async_groups", I64, "train.async_groups (1 for sync runs)"),
+            _field("async_correction", STR, "train.async_correction: none or decoupled "
+                   "(none where the run's config predates the key)"),
             _field("n_team_skills", I64, "agent.n_team_skills"),
             _field("n_ind_skills", I64, "agent.n_ind_skills"),
+            _field("lambda_e", F64, "agent.lambda_e"),
             _field("lambda_D", F64, "agent.lambda_D"),
             _field("lambda_d", F64, "agent.lambda_d"),
             _field("user_obs", STR, "env.user_obs"),

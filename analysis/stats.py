@@ -6,6 +6,13 @@ seeds with replacement *within* each task (stratified, as in Agarwal et al. 2021
 "Deep RL at the Edge of the Statistical Precipice"), drawn from
 ``numpy.random.default_rng(seed)`` so a rerun gives the same numbers to the last bit.
 
+Training runs are the unit of inference: evaluation episodes of one trained agent are
+repeated measurements of that agent, not independent replicates of the method, so tests
+count runs (:func:`paired_run_difference`, :func:`paired_seed_difference`) and intervals
+over episodes resample runs first (:func:`hierarchical_bootstrap_ci`). :func:`mdd` and
+:func:`n_needed` state the power of each comparison; :func:`holm` adjusts a declared set
+of primary comparisons.
+
 Pitfall: rliable's ``random_state`` argument does not make its intervals reproducible
 (and rliable 1.2.0 pins pandas < 3), which is why this module does its own resampling.
 """
@@ -15,6 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
@@ -23,6 +31,8 @@ N_BOOT = 2000
 CONF = 0.95
 SEED = 0
 LAST_FRACTION = 0.2
+ALPHA = 0.05
+POWER = 0.8
 
 ArrayLike = Sequence[float] | np.ndarray
 Statistic = Callable[[np.ndarray], np.ndarray]  # (n_boot, n) -> (n_boot,), reduces axis 1
@@ -43,7 +53,7 @@ def iqm(x: ArrayLike, axis: int = -1) -> np.ndarray | float:
     return float(out) if np.ndim(out) == 0 else out
 
 
-def _iqm_rows(a: np.ndarray) -> np.ndarray:
+def iqm_rows(a: np.ndarray) -> np.ndarray:
     return sps.trim_mean(a, 0.25, axis=1)
 
 
@@ -63,7 +73,7 @@ def _interval(samples: np.ndarray, conf: float) -> tuple[float, float]:
 
 def stratified_bootstrap_ci(
     groups: Sequence[ArrayLike],
-    statistic: Statistic = _iqm_rows,
+    statistic: Statistic = iqm_rows,
     n_boot: int = N_BOOT,
     conf: float = CONF,
     seed: int = SEED,
@@ -87,7 +97,7 @@ def iqm_ci(
     x: ArrayLike, n_boot: int = N_BOOT, conf: float = CONF, seed: int = SEED
 ) -> tuple[float, float, float]:
     """IQM of one task's seed scores with its bootstrap CI: ``(iqm, low, high)``."""
-    return stratified_bootstrap_ci([x], _iqm_rows, n_boot, conf, seed)
+    return stratified_bootstrap_ci([x], iqm_rows, n_boot, conf, seed)
 
 
 def probability_of_improvement(x: ArrayLike, y: ArrayLike) -> float:
@@ -198,7 +208,7 @@ def curve_iqm_band(
             continue
         mid[j] = iqm(col)
         if col.size >= 2:
-            lo[j], hi[j] = _interval(_iqm_rows(_resample(rng, col, n_boot)), conf)
+            lo[j], hi[j] = _interval(iqm_rows(_resample(rng, col, n_boot)), conf)
     return mid, lo, hi
 
 
@@ -233,26 +243,6 @@ def mean_ci(
     return stratified_bootstrap_ci([x], _mean_rows, n_boot, conf, seed)
 
 
-def paired_difference(
-    x: ArrayLike, y: ArrayLike, n_boot: int = N_BOOT, conf: float = CONF, seed: int = SEED
-) -> tuple[float, float, float, float]:
-    """Paired comparison of ``x`` and ``y`` (the same units, e.g. the same evaluation
-    episodes under two policies): the mean difference ``x - y`` with a bootstrap CI over
-    pairs, and the two-sided Wilcoxon signed-rank p-value. ``(diff, low, high, p)``; NaN
-    below 2 pairs; p is 1 when every difference is 0."""
-    a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"paired samples differ in shape: {a.shape} vs {b.shape}")
-    d = a - b
-    if d.size < 2:
-        return math.nan, math.nan, math.nan, math.nan
-    point, lo, hi = mean_ci(d, n_boot, conf, seed)
-    if not np.any(d != 0):
-        return point, lo, hi, 1.0
-    p = float(sps.wilcoxon(d, alternative="two-sided").pvalue)
-    return point, lo, hi, p
-
-
 def _independent_means(
     a: np.ndarray, b: np.ndarray, n_boot: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -276,36 +266,289 @@ def difference_ci(
 
 
 def ratio_ci(
-    x: ArrayLike, ref: ArrayLike, n_boot: int = N_BOOT, conf: float = CONF, seed: int = SEED
+    x: ArrayLike,
+    ref: ArrayLike,
+    n_boot: int = N_BOOT,
+    conf: float = CONF,
+    seed: int = SEED,
+    numerator: Statistic = _mean_rows,
 ) -> tuple[float, float, float]:
-    """``mean(x) / mean(ref)`` with a CI that resamples both independently (e.g. a trained
-    policy's coverage over seeds against a baseline's over episodes)."""
+    """``numerator(x) / mean(ref)`` with a CI that resamples both independently (e.g. a
+    trained policy's seed-level IQM coverage, seeds resampled, against a baseline's mean
+    coverage, episodes resampled). ``numerator`` maps ``(n_boot, n)`` to ``(n_boot,)``
+    (the mean by default; ``iqm_rows`` for the IQM)."""
     a, b = np.asarray(x, np.float64), np.asarray(ref, np.float64)
     if a.size == 0 or b.size == 0 or b.mean() == 0:
         return math.nan, math.nan, math.nan
-    num, den = _independent_means(a, b, n_boot, seed)
-    return (float(a.mean() / b.mean()), *_interval(num / den, conf))
+    rng = np.random.default_rng(seed)
+    num = numerator(_resample(rng, a, n_boot))
+    den = _resample(rng, b, n_boot).mean(axis=1)
+    return (float(numerator(a[None, :])[0] / b.mean()), *_interval(num / den, conf))
 
 
-def slope_ci(x: ArrayLike, y: ArrayLike, conf: float = CONF) -> tuple[float, float, float, float]:
-    """Least-squares slope of ``y`` on ``x`` with its t-interval, and Spearman's rank
-    correlation p-value (two-sided): ``(slope, low, high, p)``. E.g. final return per
-    version of policy lag, one point per run. NaN below 3 points or with constant x."""
-    a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if a.size < 3 or np.ptp(a) == 0:
-        return math.nan, math.nan, math.nan, math.nan
-    res = sps.linregress(a, b)
-    half = float(sps.t.ppf(0.5 + conf / 2, a.size - 2)) * float(res.stderr)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # constant y: NaN p
-        p = float(sps.spearmanr(a, b).pvalue)
-    return float(res.slope), float(res.slope) - half, float(res.slope) + half, p
-
-
-def verdict(claimed_sign: int, estimate: float, p: float, n: int, alpha: float = 0.05) -> str:
+def verdict(claimed_sign: int, estimate: float, p: float, n: int, alpha: float = ALPHA) -> str:
     """Verdict on a claim that a difference has sign ``claimed_sign`` (+1 / -1), from its
     estimate and a two-sided p-value: ``holds`` (significant, claimed sign), ``refuted``
     (significant, other sign) or ``not resolved at N=n``."""
     if not (math.isfinite(estimate) and math.isfinite(p)) or p >= alpha or estimate == 0:
         return f"not resolved at N={n}"
     return "holds" if math.copysign(1, estimate) == claimed_sign else "refuted"
+
+
+# --------------------------------------------------------------------------------------
+# Runs as the unit of inference
+
+
+def hierarchical_bootstrap_ci(
+    runs: Sequence[ArrayLike], n_boot: int = N_BOOT, conf: float = CONF, seed: int = SEED
+) -> tuple[float, float, float]:
+    """Mean of the per-run means of ``runs`` (one 1-D array of per-episode values per
+    training run) with a two-level bootstrap CI: each draw resamples runs with replacement,
+    then the episodes of each drawn run with replacement, and takes the mean of the drawn
+    runs' means. ``(point, low, high)``; empty runs are dropped; NaNs when none is left.
+
+    The run level carries the between-run (seed) variance that an episode-only bootstrap
+    leaves out; the episode level keeps each run's own measurement noise. With no
+    within-run variance it is the plain bootstrap of the run means (the same draws).
+    """
+    arrays = [np.asarray(r, dtype=np.float64) for r in runs]
+    arrays = [a for a in arrays if a.size]
+    if not arrays:
+        return math.nan, math.nan, math.nan
+    point = float(np.mean([a.mean() for a in arrays]))
+    rng = np.random.default_rng(seed)
+    n_runs = len(arrays)
+    drawn = rng.integers(0, n_runs, size=(n_boot, n_runs))
+    means = np.empty((n_boot, n_runs))
+    for r, a in enumerate(arrays):
+        # Every slot that drew run r gets its own resample of r's episodes.
+        where = drawn == r
+        picks = rng.integers(0, a.size, size=(int(where.sum()), a.size))
+        means[where] = a[picks].mean(axis=1)
+    return (point, *_interval(means.mean(axis=1), conf))
+
+
+def _pvalue(fn: Callable[[], Any]) -> float:
+    with warnings.catch_warnings():
+        # Nearly identical samples: scipy warns about precision and may give NaN.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(fn().pvalue)
+
+
+def paired_run_difference(
+    x_runs: Sequence[ArrayLike],
+    ref: ArrayLike,
+    n_boot: int = N_BOOT,
+    conf: float = CONF,
+    seed: int = SEED,
+) -> tuple[float, float, float, float, float]:
+    """A method's runs against a reference on the same evaluation episodes (e.g. each
+    trained agent against the hover baseline): ``x_runs`` holds each run's per-episode
+    values aligned by episode index with ``ref``.
+
+    Returns ``(diff, low, high, p, sd)``: the mean over runs of the per-run mean difference
+    ``x - ref``; its hierarchical bootstrap CI (runs, then episodes of the paired
+    differences, :func:`hierarchical_bootstrap_ci`); the two-sided one-sample t-test p of
+    the per-run mean differences against 0 (runs are the unit: N = number of runs; NaN
+    below 2 runs; 1 when every run's mean difference is 0); and the sd (ddof=1) of the
+    per-run mean differences. NaNs without runs.
+    """
+    b = np.asarray(ref, np.float64)
+    diffs = []
+    for x in x_runs:
+        a = np.asarray(x, np.float64)
+        if a.shape != b.shape:
+            raise ValueError(f"paired samples differ in shape: {a.shape} vs {b.shape}")
+        diffs.append(a - b)
+    if not diffs or b.size == 0:
+        return math.nan, math.nan, math.nan, math.nan, math.nan
+    point, lo, hi = hierarchical_bootstrap_ci(diffs, n_boot, conf, seed)
+    m = np.array([d.mean() for d in diffs])
+    if m.size < 2:
+        return point, lo, hi, math.nan, math.nan
+    p = 1.0 if not np.any(m != 0) else _pvalue(lambda: sps.ttest_1samp(m, 0.0))
+    return point, lo, hi, p, float(m.std(ddof=1))
+
+
+def paired_seed_difference(
+    x: ArrayLike, y: ArrayLike, n_boot: int = N_BOOT, conf: float = CONF, seed: int = SEED
+) -> tuple[float, float, float, float, float, float]:
+    """Two methods' per-run scores aligned by seed (e.g. sync and async of one config: a
+    seed's two runs share initial weights and env streams).
+
+    Returns ``(diff, low, high, t_p, wilcoxon_p, sd)``: the mean of ``x - y`` with a
+    bootstrap CI over seed pairs, the two-sided paired t-test and Wilcoxon signed-rank
+    p-values (both 1 when every difference is 0, NaN below 2 pairs) and the sd (ddof=1) of
+    the differences.
+    """
+    a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired samples differ in shape: {a.shape} vs {b.shape}")
+    d = a - b
+    point, lo, hi = mean_ci(d, n_boot, conf, seed)
+    if d.size < 2:
+        return point, lo, hi, math.nan, math.nan, math.nan
+    sd = float(d.std(ddof=1))
+    if not np.any(d != 0):
+        return point, lo, hi, 1.0, 1.0, sd
+    t_p = _pvalue(lambda: sps.ttest_rel(a, b))
+    w_p = _pvalue(lambda: sps.wilcoxon(d, alternative="two-sided"))
+    return point, lo, hi, t_p, w_p, sd
+
+
+# --------------------------------------------------------------------------------------
+# Power and multiplicity
+
+N_MAX = 100_000
+
+
+def mdd(
+    sd: float,
+    n: float,
+    alpha: float = ALPHA,
+    power: float = POWER,
+    two_sample_sd_other: float | None = None,
+    n_other: float | None = None,
+) -> float:
+    """Minimum detectable difference of a two-sided test at level ``alpha`` with the given
+    ``power``, in the t approximation: ``(t_{1-alpha/2, df} + t_{power, df}) * SE``.
+
+    One-sample or paired (``two_sample_sd_other`` None): ``SE = sd / sqrt(n)``,
+    ``df = n - 1``. Two independent samples: Welch's ``SE = sqrt(sd^2/n + sd_o^2/n_o)`` with
+    the Welch-Satterthwaite df (``n_other`` defaults to ``n``). NaN when a sample has fewer
+    than 2 values or an sd is not finite.
+    """
+    if not (math.isfinite(sd) and math.isfinite(n)) or n < 2:
+        return math.nan
+    if two_sample_sd_other is None:
+        se, df = sd / math.sqrt(n), n - 1
+    else:
+        so = float(two_sample_sd_other)
+        no = n if n_other is None else n_other
+        if not (math.isfinite(so) and math.isfinite(no)) or no < 2:
+            return math.nan
+        vx, vy = sd * sd / n, so * so / no
+        se = math.sqrt(vx + vy)
+        if se == 0:
+            return 0.0
+        df = (vx + vy) ** 2 / (vx * vx / (n - 1) + vy * vy / (no - 1))
+    quantiles = float(sps.t.ppf(1 - alpha / 2, df)) + float(sps.t.ppf(power, df))
+    return quantiles * se
+
+
+def n_needed(
+    effect: float,
+    sd: float,
+    alpha: float = ALPHA,
+    power: float = POWER,
+    paired: bool = True,
+    sd_other: float | None = None,
+) -> float:
+    """Smallest N (>= 2; per group, equal in both groups of a two-sample design) whose
+    :func:`mdd` is at most ``|effect|``: how many runs (or seed pairs) a design needs to
+    detect this effect with this power. ``paired``: one-sample / paired design with ``sd``
+    of the differences; otherwise two independent samples with sds ``sd`` and ``sd_other``
+    (``sd`` when None). ``math.inf`` when ``effect`` is 0 or N would exceed 100,000; NaN
+    when an input is not finite.
+    """
+    so = sd if sd_other is None else sd_other
+    if not all(math.isfinite(v) for v in (effect, sd, so)):
+        return math.nan
+    if effect == 0:
+        return math.inf
+
+    def at(n: int) -> float:
+        return mdd(sd, n, alpha, power) if paired else mdd(sd, n, alpha, power, so, n)
+
+    target = abs(effect)
+    if at(N_MAX) > target:
+        return math.inf
+    lo, hi = 2, N_MAX  # mdd falls with n: bisect for the first n with mdd <= |effect|
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if at(mid) <= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return float(lo)
+
+
+def holm(pvalues: ArrayLike) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (Holm 1979): the k-th smallest of the m p-values
+    times ``m - k + 1``, made monotone in that order and capped at 1. NaNs stay NaN and do
+    not count in m."""
+    p = np.asarray(pvalues, np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    scaled = p[order] * (m - np.arange(m))
+    out[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Dose-response
+
+
+def cluster_slope_ci(
+    x: ArrayLike,
+    y: ArrayLike,
+    clusters: ArrayLike,
+    n_boot: int = N_BOOT,
+    conf: float = CONF,
+    seed: int = SEED,
+) -> tuple[float, float, float, float, float]:
+    """Least-squares slope of ``y`` on ``x`` (e.g. final return per version of mean policy
+    lag, one point per run) with a cluster bootstrap: each draw resamples the clusters
+    (seeds: a seed's sync and async runs share initial weights and env streams, so they
+    are not independent) with replacement and takes every point of each drawn cluster.
+
+    Returns ``(slope, low, high, p, se)``: the slope, its percentile CI, the two-sided
+    bootstrap p-value ``min(1, 2 * min(share of draws <= 0, share of draws >= 0))`` (its
+    resolution is ``1 / n_boot``: 0 means no draw on the other side of 0), and the
+    bootstrap standard error (sd of the draws). Draws whose points all share one x have no
+    slope and are left out. NaNs below 3 points or 2 clusters, or with constant x; points
+    with a non-finite x or y are dropped first.
+    """
+    a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    c = np.asarray(clusters)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b, c = a[ok], b[ok], c[ok]
+    nan5 = (math.nan,) * 5
+    if a.size < 3 or np.ptp(a) == 0:
+        return nan5
+    ids, inv = np.unique(c, return_inverse=True)
+    k = ids.size
+    if k < 2:
+        return nan5
+    # Centred data: slopes are shift-invariant and the sums below lose less precision.
+    a, b = a - a.mean(), b - b.mean()
+    slope = float(np.sum(a * b) / np.sum(a * a))
+    # Per-cluster sufficient statistics; a draw's slope is a function of their weighted sums.
+    cnt, sx, sy = (np.bincount(inv, w, minlength=k) for w in (None, a, b))
+    sxx, sxy = np.bincount(inv, a * a, minlength=k), np.bincount(inv, a * b, minlength=k)
+    xmin = np.full(k, np.inf)
+    xmax = np.full(k, -np.inf)
+    np.minimum.at(xmin, inv, a)
+    np.maximum.at(xmax, inv, a)
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, k, size=(n_boot, k))
+    w = (
+        np.bincount((drawn + k * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * k)
+        .reshape(n_boot, k)
+        .astype(np.float64)
+    )
+    n, tx, ty = w @ cnt, w @ sx, w @ sy
+    den = n * (w @ sxx) - tx * tx
+    spread = np.where(w > 0, xmax, -np.inf).max(1) - np.where(w > 0, xmin, np.inf).min(1)
+    fine = spread > 0
+    draws = (n * (w @ sxy) - tx * ty)[fine] / den[fine]
+    if draws.size == 0:
+        return slope, math.nan, math.nan, math.nan, math.nan
+    lo, hi = _interval(draws, conf)
+    p = min(1.0, 2.0 * min(float(np.mean(draws <= 0)), float(np.mean(draws >= 0))))
+    se = float(draws.std(ddof=1)) if draws.size > 1 else math.nan
+    return slope, lo, hi, p, se

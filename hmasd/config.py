@@ -33,6 +33,12 @@ UserObs = Literal["relative", "density_map", "nearest", "egocentric"]
 Actor = Literal["gru", "mlp"]
 Mode = Literal["sync", "async"]
 EvalPolicy = Literal["deterministic", "stochastic"]
+AsyncCorrection = Literal["none", "decoupled"]
+
+LAG_LEVELS = 8
+"""Policy-lag levels (0 .. 7, the paper grid's 8 async groups) whose staleness statistics
+each update records (``staleness/*_lag{L}``, ``sync_metrics`` columns); larger lags pool
+into the last level."""
 
 MODES: tuple[Mode, ...] = typing.get_args(Mode)
 """Training schedules, in the order tables and figures list them."""
@@ -200,6 +206,11 @@ class TrainConfig:
     async_groups: int = 4
     """async: envs are stepped in this many groups, each on its own policy snapshot; a
     group turn lasts rollout_len steps, and snapshots lag 0..G-1 versions (1: no lag)."""
+    async_correction: AsyncCorrection = "none"
+    """How updates treat stale samples: `none` (PPO clipped around the behaviour policy, the
+    original) or `decoupled` (clipped around the learner at the update's start, the
+    behaviour policy entering as a truncated importance weight; Hilton et al. 2021). Equal
+    to `none` bit for bit where no sample is stale (sync)."""
     device: str = "auto"
     """`auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`."""
     deterministic: bool = True

@@ -60,17 +60,19 @@ from hmasd.agent.networks import (
 )
 from hmasd.agent.ppo import (
     ValueNorm,
+    decoupled_weight,
     gae,
     normal_entropy,
     normal_logp,
     normalize_advantages,
     policy_loss,
+    ratio_stats_by_lag,
     term_policy_loss,
     value_loss,
     value_loss_elements,
     window_gae,
 )
-from hmasd.config import AgentConfig
+from hmasd.config import LAG_LEVELS, AgentConfig
 from hmasd.errors import CheckpointError, TrainingError
 
 # Losses checked for finiteness before each optimiser step, in the order they are named.
@@ -90,6 +92,31 @@ CHECKED = (
 HIGH_METRICS = tuple(
     f"losses/high/{k}" for k in ("policy", "value", "entropy", "approx_kl", "clipfrac")
 )
+CORRECTIONS = ("none", "decoupled")
+"""How an update treats samples of an older policy version (``train.async_correction``):
+plain PPO around the behaviour policy, or the decoupled objective (:func:`decoupled_weight`)."""
+
+
+def reward_shares(
+    cfg: AgentConfig, env_reward: Tensor, team_logq: Tensor, ind_logq: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Shares of the low-level reward's magnitude (Eq. 4) held by the team and by the
+    individual discriminator terms: ``E|lambda_D log q_D| / S`` and ``E|lambda_d log q_d| / S``
+    with ``S = E|lambda_e r| + E|lambda_D log q_D| + E|lambda_d log q_d|``, means per
+    agent-step. env_reward, team_logq (T, B); ind_logq (T, B, n). Near 0, the skills
+    carry no reward signal and HMASD reduces to flat MAPPO with noise inputs."""
+    env_c = (cfg.lambda_e * env_reward).abs().mean()
+    team_c = (cfg.lambda_D * team_logq).abs().mean()
+    ind_c = (cfg.lambda_d * ind_logq).abs().mean()
+    total = (env_c + team_c + ind_c).clamp(min=1e-12)
+    return team_c / total, ind_c / total
+
+
+def majority_share(skills: Tensor, n_skills: int) -> Tensor:
+    """Share of the most frequent skill among ``skills`` (any shape, long): the accuracy of
+    a discriminator that always names it, the bar above plain chance 1/n."""
+    counts = F.one_hot(skills.flatten(), n_skills).sum(0)
+    return counts.max().float() / max(skills.numel(), 1)
 
 
 def low_level_reward(
@@ -149,6 +176,15 @@ class _Prepared:
     critic_in: Tensor
     adv: Tensor
     ret: Tensor
+    old_value: Tensor
+    """(T, B, n) stored values in the learner's normalised space (the value clip's centre)."""
+    prox_logp: Tensor
+    """(T, B, n) log-probs of the stored actions under the learner at the update's start
+    (the proximal policy; the stored behaviour log-probs where the sample is not stale)."""
+    lag_clipfrac: Tensor
+    lag_kl: Tensor
+    lag_count: Tensor
+    """(LAG_LEVELS,) clip fraction / approx KL of pi_prox / pi_behav per lag, sample counts."""
     # high level, one row per decision (D, ...)
     seq: Tensor
     state: Tensor
@@ -156,6 +192,7 @@ class _Prepared:
     team: Tensor
     ind: Tensor
     hl_logp: Tensor
+    hl_prox_logp: Tensor
     hl_value: Tensor
     hl_adv: Tensor
     hl_ret: Tensor
@@ -187,6 +224,8 @@ class HMASDAgent:
             (evaluation): constructing a torch optimiser imports ``torch._dynamo``, ~2.5 s
             per process on the DAG's CPUs, and an evaluation job lasts ~10 s. Such an
             agent loads (and checks) a full checkpoint but cannot update or be saved.
+        correction: ``none`` (PPO around the behaviour policy) or ``decoupled`` (PPO
+            around the proximal policy, :func:`~hmasd.agent.ppo.decoupled_weight`).
     """
 
     def __init__(
@@ -198,9 +237,13 @@ class HMASDAgent:
         action_dim: int,
         device: torch.device | str = "cpu",
         trainable: bool = True,
+        correction: str = "none",
     ) -> None:
+        if correction not in CORRECTIONS:
+            raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
         self.cfg = cfg
         self.trainable = trainable
+        self.correction = correction
         self.device = torch.device(device)
         self.n_agents, self.obs_dim = n_agents, obs_dim
         self.state_dim, self.action_dim = state_dim, action_dim
@@ -339,9 +382,11 @@ class HMASDAgent:
         cfg = self.cfg
         low, high = self.norms["low"], self.norms["high"]
 
-        # Low level. Stored values are the "old" ones; V_l(s_{t+1}) is the next row's
+        # Low level. Stored values are the "old" ones, in raw units (each de-normalised by
+        # the statistics of the policy that computed it); V_l(s_{t+1}) is the next row's
         # stored value, and after the last step V_l(s_T, Z_T) with the current critic.
-        values = low.denormalize(b.value)
+        values = b.value
+        old_value = low.normalize(values)
         last = low.denormalize(self.critic(b.last_state, b.last_team_skill))
         adv = gae(b.reward, values, b.done, last, cfg.gamma, cfg.gae_lambda)
         ret = adv + values
@@ -353,7 +398,8 @@ class HMASDAgent:
         # lasts k env steps, so one window discounts by gamma^k: both levels then value the
         # env reward on the same time scale (the paper gives only gamma = 0.99).
         dec = b.decision
-        hv = high.denormalize(torch.cat([b.hl_value_state.unsqueeze(-1), b.hl_value_obs], -1))
+        hv = torch.cat([b.hl_value_state.unsqueeze(-1), b.hl_value_obs], -1)
+        hl_old_value = high.normalize(hv)
         hl_last = self._high_values(b.last_state, b.last_obs)
         hl_adv, win_r = window_gae(
             b.env_reward, dec, b.done, hv, hl_last, self.high_gamma, cfg.gae_lambda
@@ -364,20 +410,52 @@ class HMASDAgent:
 
         reset = b.episode_start
         cuts = reset_cuts(reset)
+        actor_in = self.actor.inputs(b.obs, b.ind_skill)
+        state, obs = b.state[rows, seq], b.obs[rows, seq]
+        team, ind = b.team_skill[rows, seq], b.ind_skill[rows, seq]
+        hl_logp = b.hl_logp[rows, seq]
+
+        # The proximal policy (the learner as the update starts): it scores the stored
+        # actions and skills of stale samples; fresh ones keep their behaviour log-probs,
+        # so a sync batch needs no extra pass and its numbers stay those of plain PPO.
+        current = self.policy_version
+        lag = current - b.version
+        prox, hl_prox = b.logp, hl_logp
+        if bool((lag > 0).any()):
+            mean = self.actor.replay(
+                actor_in.flatten(1, 2),
+                b.hidden0.flatten(0, 1),
+                reset.repeat_interleave(self.n_agents, dim=1),
+                cuts,
+            )
+            replayed = normal_logp(b.action, mean.view_as(b.action), self.actor.log_std)
+            prox = torch.where((lag > 0)[..., None], replayed, b.logp)
+            scored = self.coordinator.score(state, obs, team, ind)[0]
+            hl_stale = (b.hl_version[rows, seq] != current)[:, None]
+            hl_prox = torch.where(hl_stale, scored, hl_logp)
+        lag_cf, lag_kl, lag_n = ratio_stats_by_lag(
+            prox, b.logp, lag[..., None].expand_as(prox), cfg.clip_coef, LAG_LEVELS
+        )
         return _Prepared(
-            actor_in=self.actor.inputs(b.obs, b.ind_skill),
+            actor_in=actor_in,
             reset=reset,
             cuts=cuts,
             critic_in=self.critic.inputs(b.state, b.team_skill),
             adv=adv,
             ret=low.normalize(ret),
+            old_value=old_value,
+            prox_logp=prox,
+            lag_clipfrac=lag_cf,
+            lag_kl=lag_kl,
+            lag_count=lag_n,
             seq=seq,
-            state=b.state[rows, seq],
-            obs=b.obs[rows, seq],
-            team=b.team_skill[rows, seq],
-            ind=b.ind_skill[rows, seq],
-            hl_logp=b.hl_logp[rows, seq],
-            hl_value=torch.cat([b.hl_value_state.unsqueeze(-1), b.hl_value_obs], -1)[rows, seq],
+            state=state,
+            obs=obs,
+            team=team,
+            ind=ind,
+            hl_logp=hl_logp,
+            hl_prox_logp=hl_prox,
+            hl_value=hl_old_value[rows, seq],
             hl_adv=hl_adv[rows, seq],
             hl_ret=high.normalize(hl_ret),
             hl_reward=win_r[rows, seq],
@@ -400,11 +478,12 @@ class HMASDAgent:
         mean = self.actor.replay(x.reshape(T, m * n, -1), h0.reshape(m * n, -1), reset, p.cuts)
         log_std = self.actor.log_std
         logp = normal_logp(sel(b.action), mean.reshape(T, m, n, -1), log_std)
-        old = sel(b.logp)
+        old, weight = self._centre(sel(b.logp), sel(p.prox_logp))
         entropy = normal_entropy(log_std)
-        pl, kl, cf = policy_loss(logp, old, normalize_advantages(sel(p.adv)), cfg.clip_coef)
+        adv = normalize_advantages(sel(p.adv))
+        pl, kl, cf = policy_loss(logp, old, adv, cfg.clip_coef, weight)
         values = self.critic.net(sel(p.critic_in))
-        vl = value_loss(values, sel(b.value), sel(p.ret), cfg.clip_coef, cfg.huber_delta)
+        vl = value_loss(values, sel(p.old_value), sel(p.ret), cfg.clip_coef, cfg.huber_delta)
         loss = pl + vl - cfg.lambda_l * entropy
         metrics = {
             "losses/low/policy": pl,
@@ -428,9 +507,9 @@ class HMASDAgent:
         """
         cfg = self.cfg
         logp, entropy, v_s, v_o = self.coordinator.score(p.state, p.obs, p.team, p.ind)
-        old = p.hl_logp
+        old, weight = self._centre(p.hl_logp, p.hl_prox_logp)
         adv = normalize_advantages(p.hl_adv, dim=0)
-        pl, kl, cf = term_policy_loss(logp, old, adv, cfg.clip_coef)
+        pl, kl, cf = term_policy_loss(logp, old, adv, cfg.clip_coef, weight)
         values = torch.cat([v_s.unsqueeze(-1), v_o], -1)
         vl = value_loss_elements(values, p.hl_value, p.hl_ret, cfg.clip_coef, cfg.huber_delta)
         vl = vl.mean(0).sum()
@@ -444,6 +523,14 @@ class HMASDAgent:
             "losses/high/clipfrac": cf,
         }
         return loss, metrics, (logp - old).detach().exp()
+
+    def _centre(self, behav: Tensor, prox: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The log-probs the PPO ratio and clip are centred on, and the importance weight:
+        the behaviour policy and none (plain PPO), or the proximal policy and
+        min(pi_prox / pi_behav, 1) (``decoupled``)."""
+        if self.correction == "decoupled":
+            return prox, decoupled_weight(prox, behav)
+        return behav, None
 
     def _disc_loss(self, b: Batch, p: _Prepared) -> tuple[Tensor, dict[str, Tensor]]:
         """Cross-entropy of q_D(Z | s') and q_d(z_i | o_i', Z) on the whole batch."""
@@ -515,11 +602,26 @@ class HMASDAgent:
                 self.first_ratios.setdefault("low", ratio_low)
                 self._step(("actor", "critic"), low, metrics, "low", update_no, acc)
                 steps += 1
-            # The discriminators (Eq. 8): one step on the whole batch.
+            # The discriminators (Eq. 8): one step on the whole batch. In the first epoch
+            # they are still the ones that scored this rollout: their accuracy then is
+            # the rollout's (skills/*), the later epochs' is training accuracy.
             disc, metrics = self._disc_loss(b, p)
+            if _epoch == 0:
+                acc["skills/team_disc_accuracy"] = [metrics["disc/team_accuracy"].detach()]
+                acc["skills/ind_disc_accuracy"] = [metrics["disc/ind_accuracy"].detach()]
             self._step(("disc",), disc, metrics, "disc", update_no, acc)
         self.optimizer_steps += steps
         self.policy_version += 1
+        team_share, ind_share = reward_shares(cfg, b.env_reward, b.team_disc_logq, b.ind_disc_logq)
+        acc["skills/intrinsic_share_team"] = [team_share]
+        acc["skills/intrinsic_share_ind"] = [ind_share]
+        acc["skills/team_skill_majority"] = [majority_share(b.team_skill, cfg.n_team_skills)]
+        acc["skills/ind_skill_majority"] = [majority_share(b.ind_skill, cfg.n_ind_skills)]
+        # Staleness at the update's start, per lag level present in the batch.
+        for level, count in enumerate(p.lag_count.tolist()):
+            if count > 0:
+                acc[f"staleness/clipfrac_lag{level}"] = [p.lag_clipfrac[level]]
+                acc[f"staleness/approx_kl_lag{level}"] = [p.lag_kl[level]]
         # One host read for every metric of the update: each is its mean over its steps.
         names = list(acc)
         means = torch.stack([torch.stack(acc[k]).mean() for k in names]).tolist()

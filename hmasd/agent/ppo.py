@@ -141,17 +141,25 @@ def _ratio_stats(logp: Tensor, old_logp: Tensor, clip: float) -> tuple[Tensor, T
     return approx_kl, clipfrac
 
 
+def _weighted(surrogate: Tensor, weight: Tensor | None) -> Tensor:
+    return surrogate if weight is None else weight * surrogate
+
+
 def policy_loss(
-    logp: Tensor, old_logp: Tensor, adv: Tensor, clip: float
+    logp: Tensor, old_logp: Tensor, adv: Tensor, clip: float, weight: Tensor | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Clipped surrogate (to minimise), the mean over elements. Returns ``(loss, approx_kl,
-    clipfrac)``, the last two means over elements."""
+    clipfrac)``, the last two means over elements.
+
+    ``weight`` (like ``logp``, or None): per-sample importance weights of the decoupled
+    objective (:func:`decoupled_weight`); ``old_logp`` is then the proximal policy's.
+    """
     kl, cf = _ratio_stats(logp, old_logp, clip)
-    return clipped_surrogate(logp, old_logp, adv, clip).mean(), kl, cf
+    return _weighted(clipped_surrogate(logp, old_logp, adv, clip), weight).mean(), kl, cf
 
 
 def term_policy_loss(
-    logp: Tensor, old_logp: Tensor, adv: Tensor, clip: float
+    logp: Tensor, old_logp: Tensor, adv: Tensor, clip: float, weight: Tensor | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
     """A sum of PPO terms, one per column (Eq. 6 of the paper for the skill coordinator).
 
@@ -159,10 +167,62 @@ def term_policy_loss(
     z_1..z_n) with its own ratio and its own advantage. Each term is the mean clipped
     surrogate over the D rows; the loss is their sum over columns. ``approx_kl`` and
     ``clipfrac`` are means over all elements. With every ratio 1 the loss is
-    ``-sum_j mean_d adv[d, j]``.
+    ``-sum_j mean_d adv[d, j]``. ``weight``: as in :func:`policy_loss`.
     """
     kl, cf = _ratio_stats(logp, old_logp, clip)
-    return clipped_surrogate(logp, old_logp, adv, clip).mean(0).sum(), kl, cf
+    surrogate = _weighted(clipped_surrogate(logp, old_logp, adv, clip), weight)
+    return surrogate.mean(0).sum(), kl, cf
+
+
+IS_TRUNCATION = 1.0
+"""Upper bound of the decoupled objective's importance weight pi_prox / pi_behav (V-trace's
+rho-bar = 1, Espeholt et al. 2018): a sample the behaviour policy drew much less often
+than the proximal policy would cannot dominate the batch."""
+
+
+def decoupled_weight(
+    prox_logp: Tensor, behav_logp: Tensor, truncation: float = IS_TRUNCATION
+) -> Tensor:
+    """Importance weight of the decoupled PPO objective (Hilton, Cobbe and Schulman 2021,
+    "Batch size-invariance for policy optimization"): ``min(pi_prox / pi_behav, c)``.
+
+    The decoupled objective centres the clip on the *proximal* policy (the learner at the
+    start of the update) instead of the behaviour policy that collected the sample:
+
+        L = E_behav[ w * min(r A, clip(r, 1 - eps, 1 + eps) A) ],  r = pi / pi_prox,
+
+    so stale samples are clipped around where the learner is, and the behaviour policy
+    enters only through ``w``. Where behaviour and proximal policies are the same (every
+    sample of a sync batch) ``w`` is exactly 1 and the objective is plain PPO, bit for bit.
+    No gradient flows through ``w``.
+    """
+    return (prox_logp - behav_logp).detach().exp().clamp(max=truncation)
+
+
+def ratio_stats_by_lag(
+    logp: Tensor, behav_logp: Tensor, lag: Tensor, clip: float, levels: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Clip fraction and approx KL of ``pi / pi_behav`` for the samples of each policy lag.
+
+    ``logp``, ``behav_logp``, ``lag``: the same shape (lag in versions, >= 0); lags at or
+    above ``levels - 1`` are pooled into the last level. Returns ``(clipfrac, approx_kl,
+    count)``, each ``(levels,)``; NaN where a level has no sample. Sums by lag run as a
+    one-hot matmul, deterministic on every device.
+    """
+    with torch.no_grad():
+        log_ratio = (logp - behav_logp).flatten()
+        ratio = log_ratio.exp()
+        onehot = F.one_hot(lag.flatten().clamp(0, levels - 1), levels).to(ratio.dtype)
+        values = torch.stack(
+            [torch.ones_like(ratio), ((ratio - 1.0).abs() > clip).to(ratio.dtype),
+             (ratio - 1.0) - log_ratio], dim=1
+        )  # fmt: skip
+        sums = onehot.t() @ values  # (levels, 3)
+        count = sums[:, 0]
+        per = sums[:, 1:] / count[:, None]
+        nan = torch.full_like(per, math.nan)
+        per = torch.where(count[:, None] > 0, per, nan)
+    return per[:, 0], per[:, 1], count
 
 
 def value_loss_elements(
@@ -253,6 +313,14 @@ class ValueNorm(nn.Module):
         self.running_mean.mul_(self.beta).add_(x.mean() * w)
         self.running_mean_sq.mul_(self.beta).add_((x * x).mean() * w)
         self.debias.mul_(self.beta).add_(w)
+
+    def affine(self) -> tuple[Tensor, Tensor]:
+        """``(mean, std)`` with ``denormalize(x) == x * std + mean``: the statistics, or
+        (0, 1) when disabled."""
+        if not self.enabled:
+            one = torch.ones((), device=self.running_mean.device)
+            return one * 0.0, one
+        return self.stats()
 
     def normalize(self, x: Tensor) -> Tensor:
         if not self.enabled:

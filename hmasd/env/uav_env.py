@@ -192,8 +192,11 @@ class UAVBaseStationEnv:
     UAV using its whole band at 30 dB). With default weights r is in [0, 1.7]
     (``base_station``) or [-0.1, 2.2] (``cooperative_network``).
 
-    Observations (all in [-1, 1]), agent ``i``, ``obs_dim`` = 3 + 3 (n - 1) + U + 1:
-    own position scaled to [-1, 1] per axis; other UAVs' positions relative to own
+    Observations (all in [-1, 1]), agent ``i``, ``obs_dim`` = 6 + 3 (n - 1) + U + 1:
+    own position scaled to [-1, 1] per axis; own velocity over the last step as a share
+    of the maximum speed per axis (the applied action; 0 at an episode start and where a
+    wall stopped the UAV), which makes how a UAV moves, not only where it is, part of
+    what it and the discriminator q_d(z_i | o_i') see; other UAVs' positions relative to own
     (dx/area, dy/area, dz/altitude span), in UAV order skipping ``i``; the users (U, by
     ``user_obs``); the step fraction t / max_steps. Users:
 
@@ -205,7 +208,8 @@ class UAVBaseStationEnv:
       of ``log1p(count) / log1p(n_users)``, the same for every agent (U = G^2);
     - ``relative`` (shared): every user's (dx/area, dy/area), in user order (U = 2 n_users).
 
-    Global state, ``state_dim`` = 3 n + U' + 1: all UAV positions scaled to [-1, 1], users
+    Global state, ``state_dim`` = 6 n + U' + 1: all UAV positions scaled to [-1, 1] and their
+    velocities, users
     (``relative``: positions scaled to [-1, 1], U' = 2 n_users; otherwise the density map,
     U' = G^2, plus every UAV's served count and SINR for the agent-centric views), step
     fraction. The step fraction makes the time limit part of the state: an episode end is
@@ -251,8 +255,8 @@ class UAVBaseStationEnv:
             "egocentric": 2 * G * G + 2,
         }[cfg.user_obs]
         state_users = {"relative": 2 * K, "density_map": G * G}.get(cfg.user_obs, G * G + 2 * n)
-        self.obs_dim = 3 + 3 * (n - 1) + obs_users + 1
-        self.state_dim = 3 * n + state_users + 1
+        self.obs_dim = 6 + 3 * (n - 1) + obs_users + 1
+        self.state_dim = 6 * n + state_users + 1
 
         dev, f32 = self.device, torch.float32
         A = float(cfg.area_size_m)
@@ -274,11 +278,15 @@ class UAVBaseStationEnv:
 
         B = num_envs
         self.uav_pos = torch.zeros(B, n, 3, device=dev, dtype=f32)
+        self.uav_vel = torch.zeros(B, n, 3, device=dev, dtype=f32)  # share of max speed
         self.user_pos = torch.zeros(B, K, 2, device=dev, dtype=f32)
         self.user_target = torch.zeros(B, K, 2, device=dev, dtype=f32)
         self.user_anchor = torch.zeros(B, K, 2, device=dev, dtype=f32)
         self.user_spread = torch.zeros(B, K, device=dev, dtype=f32)  # < 0: uniform
         self.t = torch.zeros(B, dtype=torch.long, device=dev)
+        # Step at which each env's current episode began: 0, except for the first episode
+        # of an env started mid-episode by start_at (training's staggered phases).
+        self.t0 = torch.zeros(B, dtype=torch.long, device=dev)
         self.ep_return = torch.zeros(B, device=dev, dtype=f32)
         self.ep_metrics = torch.zeros(len(METRICS), B, device=dev, dtype=f32)
         self._density = torch.zeros(B, G * G, device=dev, dtype=f32)
@@ -384,6 +392,25 @@ class UAVBaseStationEnv:
         stepping or resetting anything."""
         return self._observe()
 
+    def start_at(self, steps: Tensor) -> tuple[Tensor, Tensor]:
+        """Set each env's episode clock to ``steps`` (B,) long, in ``[0, max_steps)``: env
+        ``b``'s current episode then ends after ``max_steps - steps[b]`` more steps, and its
+        observations carry the step fraction of that clock. Training staggers its envs
+        this way so that one rollout holds every phase of the episode
+        (:func:`hmasd.training.rollout.phase_offsets`); evaluation never does. Returns
+        ``(obs, state)`` under the new clocks.
+        """
+        steps = torch.as_tensor(steps, dtype=torch.long, device=self.device)
+        if steps.shape != self.t.shape or bool(((steps < 0) | (steps >= self.cfg.max_steps)).any()):
+            raise ValueError(
+                f"start_at needs ({self.num_envs},) steps in [0, {self.cfg.max_steps}), got "
+                f"{tuple(steps.shape)}"
+            )
+        self.t.copy_(steps)
+        self.t0.copy_(steps)
+        self._max_t = int(self.t.max())
+        return self._observe()
+
     def _reset_all(self) -> None:
         B = self.num_envs
         anchor, spread = self._sample_layout(B)
@@ -392,7 +419,9 @@ class UAVBaseStationEnv:
         self.user_pos.copy_(self._sample_points(anchor, spread))
         self.user_target.copy_(self._sample_points(anchor, spread))
         self.uav_pos.copy_(self._sample_uavs(B))
+        self.uav_vel.zero_()
         self.t.zero_()
+        self.t0.zero_()
         self.ep_return.zero_()
         self.ep_metrics.zero_()
         self._density.copy_(self._density_map(self.user_pos))
@@ -410,7 +439,9 @@ class UAVBaseStationEnv:
         self.user_pos[idx] = users
         self.user_target[idx] = self._sample_points(anchor, spread)
         self.uav_pos[idx] = self._sample_uavs(E)
+        self.uav_vel[idx] = 0.0
         self.t[idx] = 0
+        self.t0[idx] = 0
         self.ep_return[idx] = 0.0
         self.ep_metrics[:, idx] = 0.0
         self._density[idx] = self._density_map(users)
@@ -463,8 +494,11 @@ class UAVBaseStationEnv:
         else:
             users_obs, own = self._agent_view(radio if radio is not None else self._radio())
             users_state = torch.cat([self._density, own.reshape(B, 2 * n)], -1)
-        obs = torch.cat([pos, rel.reshape(B, n, -1), users_obs, frac[:, None].expand(B, n, 1)], -1)
-        state = torch.cat([pos.reshape(B, -1), users_state, frac], -1)
+        vel = self.uav_vel
+        obs = torch.cat(
+            [pos, vel, rel.reshape(B, n, -1), users_obs, frac[:, None].expand(B, n, 1)], -1
+        )
+        state = torch.cat([pos.reshape(B, -1), vel.reshape(B, -1), users_state, frac], -1)
         return obs, state
 
     def _agent_view(self, radio: Radio) -> tuple[Tensor, Tensor]:
@@ -688,9 +722,12 @@ class UAVBaseStationEnv:
             raise ValueError(
                 f"actions must have shape {tuple(self.uav_pos.shape)}, got {tuple(actions.shape)}"
             )
+        before = self.uav_pos.clone()
         self.uav_pos.add_(actions.clamp(-1.0, 1.0), alpha=self._speed)
         torch.maximum(self.uav_pos, self._lo, out=self.uav_pos)
         torch.minimum(self.uav_pos, self._hi, out=self.uav_pos)
+        # The velocity actually flown (a wall stops the UAV), as a share of max speed.
+        torch.sub(self.uav_pos, before, out=self.uav_vel).div_(self._speed).clamp_(-1.0, 1.0)
         if self._moving:
             self._move_users()
         self.t += 1
@@ -702,10 +739,11 @@ class UAVBaseStationEnv:
         self.ep_return += reward
         obs, state = self._observe(radio)
 
-        length = self.t.float()
+        steps = self.t - self.t0
+        length = steps.float()
         episode = {name: self.ep_metrics[i] / length for i, name in enumerate(METRICS)}
         episode["return"] = self.ep_return.clone()
-        episode["length"] = self.t.clone()
+        episode["length"] = steps
         metric_dict = {name: metrics[i] for i, name in enumerate(METRICS)}
 
         if self._max_t >= self.cfg.max_steps:
@@ -722,7 +760,7 @@ class UAVBaseStationEnv:
     # Checkpointing
 
     _STATE_KEYS = (
-        "uav_pos", "user_pos", "user_target", "user_anchor", "user_spread", "t",
+        "uav_pos", "uav_vel", "user_pos", "user_target", "user_anchor", "user_spread", "t", "t0",
         "ep_return", "ep_metrics", "_density",
     )  # fmt: skip
 

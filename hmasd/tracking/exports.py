@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hmasd.config import LAG_LEVELS
 from hmasd.env.uav_env import METRICS as ENV_METRICS
 from hmasd.io import atomic_write
 
@@ -38,6 +39,20 @@ EPISODE_COLUMNS = (
     "env_step",
     "policy_version",
 )
+# Per-update measures of the skills' signal, from the update's ``skills/*`` metrics.
+SIGNAL_COLUMNS = (
+    "intrinsic_share_team",
+    "intrinsic_share_ind",
+    "team_disc_accuracy",
+    "ind_disc_accuracy",
+    "team_skill_majority",
+    "ind_skill_majority",
+)
+# Clip fraction and approx KL of the learner at the update's start against the behaviour
+# policy, per policy-lag level (the update's ``staleness/*`` metrics; NaN: no such sample).
+STALENESS_COLUMNS = tuple(
+    f"{measure}_lag{level}" for measure in ("clipfrac", "approx_kl") for level in range(LAG_LEVELS)
+)
 SYNC_COLUMNS = (
     "policy_version",
     "samples_collected",
@@ -49,6 +64,8 @@ SYNC_COLUMNS = (
     "max_lag",
     "env_steps",
     "wall_time",
+    *SIGNAL_COLUMNS,
+    *STALENESS_COLUMNS,
 )
 REWARD_COLUMNS = (
     "env_steps",
@@ -164,17 +181,20 @@ class DetailedRows:
         ``skill_traces_step_{step}.csv`` (one row per env x agent per decision)."""
         if self.steps:
             comps = torch.cat([t for _, t in self.steps], dim=1).cpu().numpy()  # (3, R)
-            steps = np.concatenate(
-                [np.full(t.shape[1], s, dtype=np.int64) for s, t in self.steps]
-            )
+            steps = np.concatenate([np.full(t.shape[1], s, dtype=np.int64) for s, t in self.steps])
             ids = np.concatenate([np.arange(t.shape[1]) for _, t in self.steps])
         else:
             comps, steps, ids = np.zeros((3, 0)), np.zeros(0, np.int64), np.zeros(0, np.int64)
         write_csv(
             paper_dir / f"reward_components_detailed_step_{step}.csv",
             DETAILED_REWARD_COLUMNS,
-            {"env_step": steps, "env_id": ids, "env_component": comps[0],
-             "team_disc_component": comps[1], "ind_disc_component": comps[2]},
+            {
+                "env_step": steps,
+                "env_id": ids,
+                "env_component": comps[0],
+                "team_disc_component": comps[1],
+                "ind_disc_component": comps[2],
+            },
         )
         cols: dict[str, list[np.ndarray]] = {c: [] for c in SKILL_TRACE_COLUMNS}
         for s, team, ind in self.decisions:
@@ -184,9 +204,7 @@ class DetailedRows:
             cols["agent"].append(np.tile(np.arange(n), e))
             cols["team_skill"].append(np.repeat(team.cpu().numpy().astype(np.int64), n))
             cols["ind_skill"].append(ind.cpu().numpy().astype(np.int64).reshape(-1))
-        data = {
-            c: np.concatenate(v) if v else np.zeros(0, np.int64) for c, v in cols.items()
-        }
+        data = {c: np.concatenate(v) if v else np.zeros(0, np.int64) for c, v in cols.items()}
         write_csv(paper_dir / f"skill_traces_step_{step}.csv", SKILL_TRACE_COLUMNS, data)
 
     def clear(self) -> None:

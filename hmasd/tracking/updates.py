@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from hmasd.tracking import tags
+from hmasd.tracking.exports import SIGNAL_COLUMNS, STALENESS_COLUMNS
 
 
 def sync_efficiency(samples: float, collection_time: float, update_time: float) -> float:
@@ -41,6 +42,9 @@ class UpdateRecord:
     max_lag: float
     env_steps: int
     wall_time: float
+    measures: Mapping[str, float] = field(default_factory=dict)
+    """The update's metrics by name (``agent.update``'s dict); its ``skills/*`` and
+    ``staleness/*`` entries fill the signal and staleness columns (NaN where absent)."""
 
     @property
     def sync_efficiency(self) -> float:
@@ -48,7 +52,8 @@ class UpdateRecord:
         return sync_efficiency(self.samples_collected, self.collection_time, self.update_time)
 
     def row(self) -> dict[str, float]:
-        """The record by ``sync_metrics`` column name (the fields plus ``sync_efficiency``)."""
+        """The record by ``sync_metrics`` column name: the fields, ``sync_efficiency``, and
+        the signal and staleness measures."""
         return {
             "policy_version": self.policy_version,
             "samples_collected": self.samples_collected,
@@ -60,6 +65,8 @@ class UpdateRecord:
             "max_lag": self.max_lag,
             "env_steps": self.env_steps,
             "wall_time": self.wall_time,
+            **{c: float(self.measures.get(f"skills/{c}", math.nan)) for c in SIGNAL_COLUMNS},
+            **{c: float(self.measures.get(f"staleness/{c}", math.nan)) for c in STALENESS_COLUMNS},
         }
 
 
@@ -74,8 +81,15 @@ class UpdateStats:
         self.recent_collect: deque[float] = deque(maxlen=tags.ROLLING)
         self.recent_update: deque[float] = deque(maxlen=tags.ROLLING)
         self.last_update_at = (0, 0.0)  # (env_steps, wall_time) of the previous update
-        self.totals = {"eff": 0.0, "eff_n": 0, "collect": 0.0, "update": 0.0,
-                       "stale": 0.0, "lag": 0.0, "max_lag": 0.0}
+        self.totals = {
+            "eff": 0.0,
+            "eff_n": 0,
+            "collect": 0.0,
+            "update": 0.0,
+            "stale": 0.0,
+            "lag": 0.0,
+            "max_lag": 0.0,
+        }
 
     def add(self, record: UpdateRecord) -> dict[str, float]:
         """Count ``record``; returns this update's scalars by tag.

@@ -32,7 +32,13 @@ import torch
 
 from hmasd.agent.batch import Batch
 from hmasd.training.policy_groups import PolicyGroups
-from hmasd.training.rollout import Collector, Dims, RolloutBuffer, RunningState
+from hmasd.training.rollout import (
+    Collector,
+    Dims,
+    RolloutBuffer,
+    RunningState,
+    staggered_start,
+)
 
 
 class AsyncSchedule:
@@ -51,7 +57,7 @@ class AsyncSchedule:
         device: torch.device,
     ) -> None:
         self.agent, self.env, self.collector = agent, env, collector
-        obs, state = env.reset()
+        obs, state = staggered_start(env, agent.cfg.skill_interval)
         num_envs = obs.shape[0]
         self.G = groups
         size = num_envs // groups
@@ -96,9 +102,7 @@ class AsyncSchedule:
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.rs = RunningState.from_state_dict(d["running"], self.device)
         if len(d["snapshots"]) != len(self.snapshots):
-            raise ValueError(
-                f"{len(d['snapshots'])} async groups in the checkpoint, {self.G} here"
-            )
+            raise ValueError(f"{len(d['snapshots'])} async groups in the checkpoint, {self.G} here")
         for snap, sd in zip(self.snapshots, d["snapshots"], strict=True):
             snap.load_state_dict(sd)
         self.policies.refresh()

@@ -84,6 +84,20 @@ class PolicyGroups:
                     self._slots.append((stacked, own))
         return view
 
+    def value_affine(self, num_rows: int, level: str) -> tuple[Tensor, Tensor]:
+        """Per-row ``(mean, std)`` (num_rows,) of the ``level`` ("low" / "high") value
+        normaliser of the member acting on each row: what turns that row's critic output
+        into raw units. Stale values must be de-normalised with the statistics of the
+        snapshot that computed them, not with the learner's later ones."""
+        device = self.members[0][0].device
+        mean = torch.empty(num_rows, device=device)
+        std = torch.empty(num_rows, device=device)
+        for agent, rows in self.members:
+            m, s = agent.norms[level].affine()
+            mean[rows] = m
+            std[rows] = s
+        return mean, std
+
     def refresh(self, g: int | None = None) -> None:
         """Copy member ``g``'s weights (every member's: None) into the stacked ones."""
         index = range(len(self.members)) if g is None else [g]

@@ -163,6 +163,29 @@ class RunningState:
         return cls(**{f.name: d[f.name].to(device) for f in fields(cls)})
 
 
+def phase_offsets(num_envs: int, max_steps: int, k: int) -> Tensor:
+    """(num_envs,) long: the episode step each training env starts at, ``(b mod W) * k``
+    with ``W = max_steps / k`` skill windows per episode.
+
+    Envs that all start at step 0 stay phase-locked: every rollout of ``T`` steps is then
+    the same slice of the episode for every env, and the networks train on one phase of
+    the episode at a time. Staggered by whole windows, a rollout of ``num_envs >= W`` envs
+    holds every window index of the episode, and windows stay whole (every offset is a
+    multiple of k). Consecutive env rows take consecutive phases, so each async group
+    (a block of consecutive rows) holds a spread of phases too.
+    """
+    windows = max_steps // k
+    return (torch.arange(num_envs) % windows) * k
+
+
+def staggered_start(env: Any, k: int) -> tuple[Tensor, Tensor]:
+    """Reset every env and start env ``b`` at episode step :func:`phase_offsets` ``[b]``;
+    returns ``(obs, state)``. Both training schedules start this way."""
+    env.reset()
+    offsets = phase_offsets(env.num_envs, env.cfg.max_steps, k).to(env.device)
+    return env.start_at(offsets)
+
+
 def skills_due(rs: RunningState, k: int) -> Tensor:
     """(B,) bool: envs whose coordinator must choose skills before the next step: an
     episode starts, or the running window has lasted ``k`` steps (the one skill clock)."""
@@ -279,6 +302,10 @@ class Collector:
         for agent, rows in policies.members:
             versions[rows] = int(agent.policy_version)
         b["version"].copy_(versions.expand(buf.T, buf.B))
+        # Values are stored in raw units, each row de-normalised by its own policy's
+        # statistics (fixed for the whole collection).
+        low_m, low_s = policies.value_affine(buf.B, "low")
+        high_m, high_s = policies.value_affine(buf.B, "high")
         buf.clear_high_level()
         tracker = self.tracker
         for t in range(buf.T):
@@ -294,8 +321,10 @@ class Collector:
                     tracker.log_skills(env_step, st.team[idx], st.ind[idx], switched[idx])
                 b["decision"][t] = need
                 b["hl_logp"][t] = torch.where(need[:, None], sk.logp, 0.0)
-                b["hl_value_state"][t] = torch.where(need, sk.value_state, 0.0)
-                b["hl_value_obs"][t] = torch.where(need[:, None], sk.value_obs, 0.0)
+                v_state = sk.value_state * high_s + high_m
+                v_obs = sk.value_obs * high_s[:, None] + high_m[:, None]
+                b["hl_value_state"][t] = torch.where(need, v_state, 0.0)
+                b["hl_value_obs"][t] = torch.where(need[:, None], v_obs, 0.0)
                 b["hl_version"][t] = torch.where(need, versions, -1)
             if t == 0:
                 b["hidden0"].copy_(st.hidden)
@@ -307,7 +336,7 @@ class Collector:
             b["episode_start"][t] = st.start
             b["action"][t] = act.raw_action
             b["logp"][t] = act.logp
-            b["value"][t] = act.value
+            b["value"][t] = act.value * low_s[:, None] + low_m[:, None]
 
             # --- intrinsic and low-level reward (skill at t paired with s_{t+1}) -----------
             tq, iq = self._intrinsic(policies, out, st)
@@ -332,7 +361,10 @@ class Collector:
                 tracker.log_step_rewards(env_step, env_c, team_c, ind_c)
             done = out.done
             if bool(done.any()):
-                self._finish_episodes(env_step, policies, rs, done, out.episode)
+                # An env started mid-episode (staggered phases) ends a partial first
+                # episode: it resets the running sums but is not a training episode.
+                full = done & (out.episode["length"] >= env.cfg.max_steps)
+                self._finish_episodes(env_step, policies, rs, full, out.episode)
                 keep = ~done
                 rs.ep_env = rs.ep_env * keep
                 rs.ep_team = rs.ep_team * keep

@@ -16,7 +16,13 @@ from typing import Any
 import torch
 
 from hmasd.agent.batch import Batch
-from hmasd.training.rollout import Collector, Dims, RolloutBuffer, RunningState
+from hmasd.training.rollout import (
+    Collector,
+    Dims,
+    RolloutBuffer,
+    RunningState,
+    staggered_start,
+)
 
 
 class SyncSchedule:
@@ -34,7 +40,7 @@ class SyncSchedule:
         device: torch.device,
     ) -> None:
         self.agent, self.env, self.collector = agent, env, collector
-        obs, state = env.reset()
+        obs, state = staggered_start(env, agent.cfg.skill_interval)
         num_envs = obs.shape[0]
         self.rs = RunningState.initial(obs, state, agent.initial_hidden(num_envs))
         self.buf = RolloutBuffer(rollout_len, num_envs, dims, device)

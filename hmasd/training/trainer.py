@@ -43,8 +43,6 @@ from hmasd.training.sync import SyncSchedule
 log = logging.getLogger(__name__)
 
 
-
-
 @dataclass
 class UpdateStats:
     """What one update measured about its batch (policy lag in versions)."""
@@ -91,7 +89,7 @@ def update_phase(agent: Any, batch: Any) -> UpdateStats:
     if batch.obs.is_cuda:
         torch.cuda.synchronize(batch.obs.device)
     dt = time.perf_counter() - t0
-    bad = sorted(k for k, v in losses.items() if not math.isfinite(v))
+    bad = sorted(k for k, v in losses.items() if k.startswith("losses/") and not math.isfinite(v))
     if bad:
         raise TrainingError(
             f"update {current + 1}: loss '{bad[0]}' is {losses[bad[0]]} (and {len(bad) - 1} "
@@ -201,7 +199,15 @@ class Run:
         # blocks of its rows, so async with one group starts from exactly the sync envs.
         e = make_env(cfg.env, t.num_envs, device, derive_seed(seed, GROUP_STREAM))
         cls = agent_cls or HMASDAgent
-        self.agent = cls(cfg.agent, e.n_agents, e.obs_dim, e.state_dim, e.action_dim, device)
+        self.agent = cls(
+            cfg.agent,
+            e.n_agents,
+            e.obs_dim,
+            e.state_dim,
+            e.action_dim,
+            device,
+            correction=t.async_correction,
+        )
         hidden_dim = int(self.agent.initial_hidden(1).shape[-1])
         dims = Dims(e.n_agents, e.obs_dim, e.state_dim, e.action_dim, hidden_dim)
         self.tracker = Tracker(
@@ -340,6 +346,7 @@ class Run:
             max_lag=stats.max_lag,
             env_steps=p.env_step,
             wall_time=wall,
+            measures=stats.losses,
         )
         tracker.log_update(p.env_step, record, stats.losses)
         self.last_sps = (p.env_step - prev_step) / max(collection_time + stats.update_time, 1e-9)

@@ -10,11 +10,13 @@ from torch.testing import assert_close
 from hmasd.agent.ppo import (
     ValueNorm,
     categorical_logp_entropy,
+    decoupled_weight,
     gae,
     normal_entropy,
     normal_logp,
     normalize_advantages,
     policy_loss,
+    ratio_stats_by_lag,
     term_policy_loss,
     value_loss,
     window_gae,
@@ -184,3 +186,53 @@ def test_advantages_normalise_per_column() -> None:
     assert_close(out.mean(0), torch.zeros(2), atol=1e-6, rtol=0)
     assert_close(out.std(0), torch.ones(2), atol=1e-4, rtol=0)
     assert_close(normalize_advantages(adv), (adv - adv.mean()) / (adv.std() + 1e-8))
+
+
+def test_decoupled_weight_is_the_truncated_prox_over_behaviour_ratio() -> None:
+    prox = torch.log(torch.tensor([0.5, 0.2, 0.4]))
+    behav = torch.log(torch.tensor([0.25, 0.4, 0.4]))
+    w = decoupled_weight(prox, behav)
+    # 0.5/0.25 = 2 is truncated to 1; 0.2/0.4 = 0.5; equal policies give exactly 1.
+    assert_close(w, torch.tensor([1.0, 0.5, 1.0]))
+    assert w[2].item() == 1.0
+    assert_close(decoupled_weight(prox, behav, truncation=3.0)[0], torch.tensor(2.0))
+
+
+def test_weighted_policy_loss_hand_computed_and_unit_weight_is_exact() -> None:
+    logp = torch.log(torch.tensor([1.5, 0.5]))  # ratios 1.5 and 0.5 against old = 0
+    old = torch.zeros(2)
+    adv = torch.tensor([1.0, -2.0])
+    w = torch.tensor([0.5, 1.0])
+    loss, _, _ = policy_loss(logp, old, adv, 0.2, w)
+    # Clipped terms: max(-1 * 1.5, -1 * 1.2) = -1.2; max(2 * 0.5, 2 * 0.8) = 1.6.
+    assert_close(loss, torch.tensor((0.5 * -1.2 + 1.0 * 1.6) / 2))
+    plain = policy_loss(logp, old, adv, 0.2)[0]
+    assert torch.equal(policy_loss(logp, old, adv, 0.2, torch.ones(2))[0], plain)
+    cols = torch.log(torch.tensor([[1.5, 0.5]]))
+    t_plain = term_policy_loss(cols, torch.zeros(1, 2), adv[None], 0.2)[0]
+    t_one = term_policy_loss(cols, torch.zeros(1, 2), adv[None], 0.2, torch.ones(1, 2))[0]
+    assert torch.equal(t_plain, t_one)
+
+
+def test_ratio_stats_by_lag_known_values() -> None:
+    behav = torch.zeros(4)
+    logp = torch.log(torch.tensor([1.0, 1.5, 1.1, 0.5]))
+    lag = torch.tensor([0, 1, 1, 9])  # lag 9 pools into the last of 3 levels
+    cf, kl, n = ratio_stats_by_lag(logp, behav, lag, 0.2, 3)
+    assert n.tolist() == [1.0, 2.0, 1.0]
+    assert_close(cf, torch.tensor([0.0, 0.5, 1.0]))
+    k = lambda r: (r - 1) - math.log(r)  # noqa: E731
+    assert_close(kl, torch.tensor([0.0, (k(1.5) + k(1.1)) / 2, k(0.5)]))
+    cf, kl, n = ratio_stats_by_lag(logp[:1], behav[:1], lag[:1], 0.2, 3)
+    assert cf[0].item() == 0.0 and math.isnan(cf[1].item()) and math.isnan(kl[2].item())
+
+
+def test_value_norm_affine_is_denormalize() -> None:
+    norm = ValueNorm()
+    norm.update(torch.tensor([3.0, 9.0]))
+    m, s = norm.affine()
+    x = torch.tensor([0.5, -1.0])
+    assert torch.equal(x * s + m, norm.denormalize(x))
+    off = ValueNorm(enabled=False)
+    m, s = off.affine()
+    assert torch.equal(x * s + m, x)

@@ -196,6 +196,76 @@ def test_eval_rows_carry_each_policy_and_runs_carry_the_method(tree: Tree, tmp_p
     assert runs.loc[("base_station_flat", "sync", 0), "n_team_skills"] == 1
     assert set(runs.loc[runs["label"] == "flat MAPPO", "family"]) == {"base_station"}
     assert runs.loc[("cooperative_network", "sync", 1), "family"] == "cooperative_network"
+    dec = ("base_station_decoupled", "async", 0)
+    assert runs.loc[dec, "method"] == "HMASD async G=4 + decoupled"
+    assert runs.loc[dec, "async_correction"] == "decoupled"
+    assert set(runs.drop(index=dec)["async_correction"]) == {"none"}
+    import yaml
+
+    for run_dir in tree.run_dirs:
+        cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+        key = (run_dir.parts[-3], run_dir.parts[-2], int(run_dir.name[4:]))
+        assert runs.loc[key, "lambda_e"] == cfg["agent"]["lambda_e"]
+
+
+def test_method_order() -> None:
+    from analysis.consolidate import method_order
+
+    rows = [  # config, label, mode, groups, correction, method
+        ("fam_flat", "flat MAPPO", "sync", 1, "none", "flat MAPPO sync"),
+        ("fam_dec", "HMASD", "async", 4, "decoupled", "HMASD async G=4 + decoupled"),
+        ("fam8", "HMASD", "async", 8, "none", "HMASD async G=8"),
+        ("fam", "HMASD", "async", 4, "none", "HMASD async G=4"),
+        ("fam", "HMASD", "sync", 1, "none", "HMASD sync"),
+    ]
+    df = pd.DataFrame(rows, columns=["config", "label", "mode", "async_groups",
+                                     "async_correction", "method"]).assign(family="fam")
+    assert method_order(df) == ["HMASD sync", "HMASD async G=4", "HMASD async G=4 + decoupled",
+                                "HMASD async G=8", "flat MAPPO sync"]
+
+
+def test_sync_metrics_diagnostics(tree: Tree, tmp_path: Path) -> None:
+    from analysis.schema import SYNC_DIAG_CSV
+
+    _run(tree, tmp_path / "c")
+    sm = read(tmp_path / "c", "sync_metrics").to_pandas()
+    cols = list(sm.columns)
+    assert cols[cols.index("wall_time") + 1:] == list(SYNC_DIAG_CSV)
+    assert cols[cols.index("wall_time") + 1: cols.index("wall_time") + 7] == [
+        "intrinsic_share_team", "intrinsic_share_ind", "team_disc_accuracy",
+        "ind_disc_accuracy", "team_skill_majority", "ind_skill_majority"]
+    assert list(SYNC_DIAG_CSV)[6:] == [f"clipfrac_lag{k}" for k in range(8)] + [
+        f"approx_kl_lag{k}" for k in range(8)]
+    sync = sm[sm["mode"] == "sync"]
+    assert (sync["clipfrac_lag0"] == 0).all() and sync["clipfrac_lag1"].isna().all()
+    flat = sm[sm["config"] == "base_station_flat"]
+    assert flat["team_disc_accuracy"].isna().all()
+
+
+def test_exports_without_the_diagnostics_read_as_nan(tree: Tree, tmp_path: Path) -> None:
+    from analysis.schema import SYNC_DIAG_CSV
+
+    path = tree.run_dirs[0] / "paper_data" / "sync_metrics_step_2048.csv"
+    df = pd.read_csv(path)
+    df.drop(columns=list(SYNC_DIAG_CSV)).to_csv(path, index=False)
+    _run(tree, tmp_path / "c")
+    sm = read(tmp_path / "c", "sync_metrics").to_pandas()
+    old = sm[(sm["config"] == CONFIGS[0]) & (sm["mode"] == "sync") & (sm["seed"] == 0)
+             & (sm["export_step"] == 2048)]
+    assert len(old) == 4 and old[list(SYNC_DIAG_CSV)].isna().all().all()
+    # Some of the group but not all: a malformed export.
+    df.drop(columns=["approx_kl_lag3"]).to_csv(path, index=False)
+    _expect_error(tree, tmp_path, path, "header", "approx_kl_lag3")
+
+
+def test_unknown_async_correction_is_rejected(tree: Tree, tmp_path: Path) -> None:
+    import yaml
+
+    path = tree.run_dirs[0] / "config.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["train"]["async_correction"] = "vtrace"
+    path.write_text(yaml.safe_dump(data))
+    _expect_error(tree, tmp_path, path, "async_correction", "'vtrace'")
 
 
 def test_bad_input_leaves_previous_outputs_intact(tree: Tree, tmp_path: Path) -> None:

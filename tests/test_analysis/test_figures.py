@@ -94,3 +94,24 @@ def test_rerun_gives_identical_bytes(consolidated: Path, tmp_path: Path) -> None
     first = {p.name: p.read_bytes() for p in (tmp_path / "run1").iterdir()}
     assert len(first) == 2 * len(FIGURES)
     assert {p.name: p.read_bytes() for p in (tmp_path / "run2").iterdir()} == first
+
+
+def test_staleness_ratios_draw_a_point_per_run_and_lag(consolidated: Path) -> None:
+    data = load(consolidated)
+    fig = BUILDERS["staleness_ratios"](data)
+    try:
+        axes = [ax for ax in fig.axes if ax.collections]
+        assert len(axes) == 2 * len(CONFIGS)  # clip fraction and KL per family
+        sm = data["sync_metrics"]
+        fam = sm[sm["family"] == CONFIGS[0]]
+        per_run = fam.groupby(["method", "config", "mode", "seed"])[
+            [f"clipfrac_lag{k}" for k in range(8)]
+        ].mean()
+        first = axes[0]
+        points = sum(len(c.get_offsets()) for c in first.collections)
+        assert points == int(per_run.notna().to_numpy().sum())
+        assert first.get_xlabel() == "policy lag (versions)"
+        assert "share of samples" in first.get_ylabel()
+        assert "nats" in axes[len(CONFIGS)].get_ylabel() or "nats" in axes[1].get_ylabel()
+    finally:
+        plt.close(fig)

@@ -103,19 +103,6 @@ def test_curve_band_needs_two_runs() -> None:
     assert (a[1] <= a[0]).all() and (a[0] <= a[2]).all()
 
 
-def test_paired_difference_known_values() -> None:
-    x = np.array([3.0, 5.0, 4.0, 6.0, 7.0])
-    y = np.array([1.0, 2.0, 2.0, 3.0, 3.0])
-    diff, lo, hi, p = stats.paired_difference(x, y)
-    assert diff == pytest.approx(2.8)
-    assert lo <= diff <= hi
-    # Every difference positive, n = 5: the exact two-sided Wilcoxon p is 2 / 2^5.
-    assert p == pytest.approx(2 / 32)
-    assert stats.paired_difference(x, x)[3] == 1.0
-    with pytest.raises(ValueError, match="shape"):
-        stats.paired_difference(x, y[:3])
-
-
 def test_difference_ci_known_values() -> None:
     # Constant sides: a degenerate interval at the difference of the means.
     assert stats.difference_ci([3.0, 3.0, 3.0], [1.0, 1.0]) == pytest.approx((2.0, 2.0, 2.0))
@@ -130,13 +117,117 @@ def test_difference_ci_known_values() -> None:
     assert all(math.isnan(v) for v in stats.difference_ci([], [1.0]))
 
 
-def test_ratio_and_slope_known_values() -> None:
+def test_ratio_known_values() -> None:
     ratio, lo, hi = stats.ratio_ci([0.8, 0.8, 0.8], [1.0, 1.0])
     assert (ratio, lo, hi) == pytest.approx((0.8, 0.8, 0.8))
-    slope, lo, hi, p = stats.slope_ci([0, 1, 2, 3], [10.0, 8.0, 6.0, 4.0])
-    assert slope == pytest.approx(-2.0) and lo == pytest.approx(-2.0)
-    assert p == pytest.approx(0.0, abs=1e-9)
-    assert all(math.isnan(v) for v in stats.slope_ci([1, 1, 1], [1, 2, 3]))
+    # IQM numerator: the outlier 100 is trimmed (IQM of [100, 1, 3, 2, 4] is 3).
+    ratio, lo, hi = stats.ratio_ci([100, 1, 3, 2, 4], [2.0, 2.0], numerator=stats.iqm_rows)
+    assert ratio == pytest.approx(1.5) and lo <= ratio <= hi
+
+
+def test_hierarchical_bootstrap_without_within_run_variance_is_the_run_bootstrap() -> None:
+    # Constant runs (dyadic values, so every mean is exact): resampling episodes changes
+    # nothing, and the run draws are the plain bootstrap's, to the bit.
+    levels = [1.5, 2.25, 4.0, -0.5, 3.0]
+    runs = [np.full(n, v) for n, v in zip((2, 3, 1, 4, 2), levels, strict=True)]
+    got = stats.hierarchical_bootstrap_ci(runs, n_boot=500, seed=3)
+    assert got == stats.mean_ci(levels, n_boot=500, seed=3)
+    assert got[0] == pytest.approx(np.mean(levels))
+    assert stats.hierarchical_bootstrap_ci(runs) == stats.hierarchical_bootstrap_ci(runs)
+    assert all(math.isnan(v) for v in stats.hierarchical_bootstrap_ci([[], []]))
+
+
+def test_hierarchical_bootstrap_adds_the_episode_level() -> None:
+    # Equal run means, noisy episodes: the run level alone gives a zero-width interval;
+    # the episode level widens it. The point is the mean of the run means, not of the
+    # pooled episodes.
+    runs = [[0.0, 2.0], [1.0, 1.0, 1.0, 1.0], [-1.0, 3.0]]
+    point, lo, hi = stats.hierarchical_bootstrap_ci(runs)
+    assert point == 1.0 and lo < 1.0 < hi
+    point, _, _ = stats.hierarchical_bootstrap_ci([[0.0], [2.0, 2.0, 2.0]])
+    assert point == 1.0
+
+
+def test_paired_run_difference_counts_runs() -> None:
+    ref = np.array([1.0, 2.0, 3.0])
+    runs = [ref + 1.0, ref + 2.0, ref + 4.0 + np.array([0.5, -0.5, 0.0])]
+    diff, lo, hi, p, sd = stats.paired_run_difference(runs, ref)
+    m = np.array([1.0, 2.0, 4.0])  # per-run mean differences
+    assert diff == pytest.approx(m.mean()) and lo <= diff <= hi
+    assert p == pytest.approx(sps.ttest_1samp(m, 0.0).pvalue)
+    assert sd == pytest.approx(m.std(ddof=1))
+    # One run: no test.
+    assert math.isnan(stats.paired_run_difference(runs[:1], ref)[3])
+    assert stats.paired_run_difference([ref, ref], ref)[3] == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        stats.paired_run_difference([ref[:2]], ref)
+
+
+def test_paired_seed_difference_against_scipy() -> None:
+    x = np.array([3.0, 5.0, 4.0, 6.0, 7.5])
+    y = np.array([1.0, 2.0, 2.5, 3.0, 3.0])
+    diff, lo, hi, t_p, w_p, sd = stats.paired_seed_difference(x, y)
+    assert diff == pytest.approx(np.mean(x - y)) and lo <= diff <= hi
+    assert t_p == pytest.approx(sps.ttest_rel(x, y).pvalue)
+    # Every difference positive, n = 5: the exact two-sided Wilcoxon p is 2 / 2^5.
+    assert w_p == pytest.approx(2 / 32)
+    assert sd == pytest.approx(np.std(x - y, ddof=1))
+    assert stats.paired_seed_difference(x, x)[3:5] == (1.0, 1.0)
+    assert all(math.isnan(v) for v in stats.paired_seed_difference([1.0], [0.0])[3:])
+    with pytest.raises(ValueError, match="shape"):
+        stats.paired_seed_difference(x, y[:3])
+
+
+def test_mdd_against_the_closed_form() -> None:
+    q = sps.t.ppf(0.975, 9) + sps.t.ppf(0.8, 9)
+    assert stats.mdd(1.0, 10) == pytest.approx(q / math.sqrt(10))
+    assert stats.mdd(2.0, 10) == pytest.approx(2 * q / math.sqrt(10))
+    # Welch: SE and Welch-Satterthwaite df of sd 1 (n 10) and sd 2 (n 5).
+    vx, vy = 1 / 10, 4 / 5
+    df = (vx + vy) ** 2 / (vx**2 / 9 + vy**2 / 4)
+    expected = (sps.t.ppf(0.975, df) + sps.t.ppf(0.8, df)) * math.sqrt(vx + vy)
+    assert stats.mdd(1.0, 10, two_sample_sd_other=2.0, n_other=5) == pytest.approx(expected)
+    assert math.isnan(stats.mdd(1.0, 1)) and math.isnan(stats.mdd(math.nan, 10))
+    assert math.isnan(stats.mdd(1.0, 10, two_sample_sd_other=1.0, n_other=1))
+
+
+def test_n_needed_is_the_first_n_whose_mdd_reaches_the_effect() -> None:
+    n = stats.n_needed(0.5, 1.0)
+    assert n == 34.0  # t approximation (the normal one gives 32)
+    assert stats.mdd(1.0, n) <= 0.5 < stats.mdd(1.0, n - 1)
+    m = stats.n_needed(-0.5, 1.0, paired=False)
+    assert stats.mdd(1.0, m, two_sample_sd_other=1.0, n_other=m) <= 0.5
+    assert stats.mdd(1.0, m - 1, two_sample_sd_other=1.0, n_other=m - 1) > 0.5
+    assert stats.n_needed(10.0, 1.0) == 2.0
+    assert stats.n_needed(0.0, 1.0) == math.inf
+    assert stats.n_needed(1e-6, 1.0) == math.inf
+    assert math.isnan(stats.n_needed(1.0, math.nan))
+
+
+def test_holm_known_values() -> None:
+    np.testing.assert_allclose(stats.holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    # NaN stays NaN and does not count in m; the cap at 1.
+    np.testing.assert_allclose(stats.holm([math.nan, 0.02, 0.6]), [math.nan, 0.04, 0.6])
+    np.testing.assert_allclose(stats.holm([0.5, 0.9]), [1.0, 1.0])
+    assert np.isnan(stats.holm([math.nan])).all()
+
+
+def test_cluster_slope_resamples_clusters() -> None:
+    # Cluster A has slope 1, B slope 3; a draw is AA (slope 1), AB (2) or BB (3) with
+    # probability 1/4, 1/2, 1/4, so the 95% interval is [1, 3] and no draw is <= 0.
+    x, y, c = [0, 1, 0, 1], [0, 1, 0, 3], [0, 0, 1, 1]
+    slope, lo, hi, p, se = stats.cluster_slope_ci(x, y, c)
+    assert (slope, lo, hi, p) == pytest.approx((2.0, 1.0, 3.0, 0.0))
+    assert se == pytest.approx(math.sqrt(0.5), rel=0.1)
+    assert stats.cluster_slope_ci(x, y, c) == stats.cluster_slope_ci(x, y, c)
+    # An exact line: every draw has its slope.
+    slope, lo, hi, p, _ = stats.cluster_slope_ci([0, 1, 2, 3], [10, 8, 6, 4], [0, 0, 1, 1])
+    assert (slope, lo, hi, p) == pytest.approx((-2.0, -2.0, -2.0, 0.0))
+    # Slopes of both signs: a two-sided p of 1.
+    assert stats.cluster_slope_ci([0, 1, 0, 1], [0, 1, 1, 0], [0, 0, 1, 1])[3] == 1.0
+    assert all(math.isnan(v) for v in stats.cluster_slope_ci([1, 1, 1], [1, 2, 3], [0, 1, 2]))
+    assert all(math.isnan(v) for v in stats.cluster_slope_ci([0, 1, 2], [1, 2, 3], [0, 0, 0]))
+    assert all(math.isnan(v) for v in stats.cluster_slope_ci([0, 1], [1, 2], [0, 1]))
 
 
 def test_verdict_rules() -> None:

@@ -34,8 +34,8 @@ def test_shapes_dtypes_device(device: str, num_envs: int, n_uavs: int, user_obs:
     B, n = num_envs, n_uavs
     assert (env.n_agents, env.action_dim, env.num_envs) == (n, 3, B)
     users = 2 * 12 if user_obs == "relative" else 8 * 8
-    assert env.obs_dim == 3 + 3 * (n - 1) + users + 1
-    assert env.state_dim == 3 * n + users + 1
+    assert env.obs_dim == 6 + 3 * (n - 1) + users + 1
+    assert env.state_dim == 6 * n + users + 1
     obs, state = env.reset()
     assert obs.shape == (B, n, env.obs_dim) and state.shape == (B, env.state_dim)
     out = env.step(torch.zeros(B, n, 3, device=device))
@@ -264,7 +264,7 @@ def test_density_map_counts_users() -> None:
     users[1, :5] = torch.tensor([990.0, 10.0])  # cell x=3, y=0
     users[1, 5:] = torch.tensor([10.0, 990.0])  # cell x=0, y=3
     _, state = env.set_positions(user_pos=users)
-    dens = state[:, 3 * env.n_agents : 3 * env.n_agents + 16]
+    dens = state[:, 6 * env.n_agents : 6 * env.n_agents + 16]
     assert dens[0, 0] == 1.0 and float(dens[0, 1:].sum()) == 0.0
     half = math.log1p(5) / math.log1p(10)
     assert dens[1, 3] == pytest.approx(half) and dens[1, 12] == pytest.approx(half)
@@ -425,3 +425,23 @@ def test_own_generator_isolated_from_global_rng() -> None:
     torch.rand(100)
     b = make(2, seed=5)
     assert torch.equal(a.user_pos, b.user_pos) and torch.equal(a.uav_pos, b.uav_pos)
+
+
+def test_observations_carry_the_velocity_flown() -> None:
+    env = make(2, n_uavs=2, n_users=12)
+    obs, state = env.reset()
+    assert float(obs[..., 3:6].abs().max()) == 0.0  # at rest at an episode start
+    act = torch.zeros(2, 2, 3)
+    act[..., 0] = 0.5
+    act[:, 1, 1] = -2.0  # clipped to -1
+    out = env.step(act)
+    vel = torch.tensor([[0.5, 0.0, 0.0], [0.5, -1.0, 0.0]])
+    torch.testing.assert_close(out.obs[..., 3:6], vel.expand(2, 2, 3))
+    torch.testing.assert_close(out.state[:, 6:12], vel.reshape(1, 6).expand(2, 6))
+    # A wall stops the UAV: the observed velocity is what it flew, not what it asked.
+    env.set_positions(uav_pos=torch.tensor([[[5.0, 500.0, 100.0]] * 2] * 2))
+    act = torch.zeros(2, 2, 3)
+    act[..., 0] = -1.0
+    out = env.step(act)
+    expected = -5.0 / (env.cfg.max_speed_mps * env.cfg.dt_s)
+    torch.testing.assert_close(out.obs[..., 3], torch.full((2, 2), expected))

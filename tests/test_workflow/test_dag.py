@@ -14,6 +14,7 @@ from analysis.schema import SCHEMAS
 from hmasd.config import MODEL_PREFIX as PREFIX
 from hmasd.config import derived, load
 from hmasd.grid import resolve_all
+from hmasd.training.rollout import phase_offsets
 
 from .helpers import REPO, SMOKE, parse_jobs, planned, rules_of, snakemake
 
@@ -29,6 +30,7 @@ FIGURES = [
     "skill_usage",
     "reward_components",
     "final_scores",
+    "staleness_ratios",
 ]
 DATASETS = [
     "runs",
@@ -120,8 +122,12 @@ def test_consolidated_datasets_have_the_declared_schema_and_rows(smoke_run: Path
         exports = d.num_updates * t.batch_size // cfg.tracking.export_interval
         return {
             "runs": 1,
-            # every finished training episode (episodes end every max_steps steps)
-            "episodes": t.num_envs * (steps_per_env // e.max_steps),
+            # every whole training episode: env b starts at episode step offsets[b]
+            # (staggered phases), so its first, partial episode is not one
+            "episodes": sum(
+                (steps_per_env + int(o)) // e.max_steps - (1 if o else 0)
+                for o in phase_offsets(t.num_envs, e.max_steps, a.skill_interval)
+            ),
             "sync_metrics": d.num_updates,  # one row per update
             "reward_components": d.num_updates,  # one row per update
             # per export: one row per team skill, one per (agent, individual skill)

@@ -11,7 +11,7 @@ rule consolidate:
     output:
         consolidated_files(),
     log:
-        "results/logs/consolidate/consolidate.log",
+        f"{STUDY}/logs/consolidate/consolidate.log",
     conda:
         "../../environment.yml"
     threads: rule_resources("consolidate")["threads"]
@@ -33,7 +33,7 @@ rule figures:
     output:
         figure_outputs(),
     log:
-        "results/logs/figures/figures.log",
+        f"{STUDY}/logs/figures/figures.log",
     conda:
         "../../environment.yml"
     threads: rule_resources("figures")["threads"]
@@ -54,7 +54,7 @@ rule tables:
     output:
         table_outputs(),
     log:
-        "results/logs/tables/tables.log",
+        f"{STUDY}/logs/tables/tables.log",
     conda:
         "../../environment.yml"
     threads: rule_resources("tables")["threads"]

@@ -62,12 +62,15 @@ def validate_config(cfg: dict) -> dict:
         raise WorkflowError(f"invalid config ({_grid_files()}) {exc}") from None
 
 
-# A --configfile is a whole grid (config/smoke.yaml, config/paper.yaml): it replaces
-# config/config.yaml instead of being deep-merged into it, which would add config.yaml's
-# named configs and seeds to the smoke grid. --config KEY=VALUE still edits on top.
-if workflow.config_settings.configfiles:
+# A --configfile that names `configs` is a whole grid (config/smoke.yaml,
+# config/paper.yaml): it replaces config/config.yaml instead of being deep-merged into it,
+# which would add config.yaml's named configs and seeds to the smoke grid. One without
+# `configs` is an overlay on config/config.yaml (config/seeds5-9.yaml: another seed set).
+# --config KEY=VALUE still edits on top.
+_GIVEN = json.loads(json.dumps(workflow.config_settings.overwrite_config or {}))
+if workflow.config_settings.configfiles and "configs" in _GIVEN:
     config.clear()
-    config.update(json.loads(json.dumps(workflow.config_settings.overwrite_config)))
+    config.update(_GIVEN)
 
 NAMED = validate_config(config)
 
@@ -78,6 +81,8 @@ NAMED = validate_config(config)
 # MODES and MODEL_PREFIX (the trainer's model file names) come from hmasd.config.
 WHICH = ("final", "best")
 RUN_DIR = "results/runs/{config}/{mode}/seed{seed}"
+# The study's aggregate outputs (Parquet, figures, tables) for this grid's seed set.
+STUDY = config["study_dir"].rstrip("/")
 # The hmasd CLI under the interpreter running Snakemake (the project's env), so shell rules
 # work without the venv on PATH, locally and in SLURM jobs.
 HMASD = f"{shlex.quote(sys.executable)} -m hmasd"
@@ -91,6 +96,7 @@ FIGURES = [
     "skill_usage",
     "reward_components",
     "final_scores",
+    "staleness_ratios",
 ]
 CONSOLIDATED = [
     "runs",
@@ -240,16 +246,16 @@ def benchmark_tsvs() -> list[str]:
 
 
 def consolidated_files() -> list[str]:
-    return expand("results/consolidated/{name}.parquet", name=CONSOLIDATED)
+    return expand(f"{STUDY}/consolidated/{{name}}.parquet", name=CONSOLIDATED)
 
 
 def figure_files() -> list[str]:
-    return expand("results/figures/{name}.{ext}", name=FIGURES, ext=["png", "pdf"])
+    return expand(f"{STUDY}/figures/{{name}}.{{ext}}", name=FIGURES, ext=["png", "pdf"])
 
 
 def table_files() -> list[str]:
-    return expand("results/tables/sync_vs_async.{ext}", ext=TABLE_FORMATS) + [
-        "results/tables/readme_summary.md"
+    return expand(f"{STUDY}/tables/sync_vs_async.{{ext}}", ext=TABLE_FORMATS) + [
+        f"{STUDY}/tables/readme_summary.md"
     ]
 
 
@@ -262,25 +268,25 @@ report_output = report
 def figure_outputs() -> list:
     pngs = [
         report_output(
-            f"results/figures/{name}.png",
+            f"{STUDY}/figures/{name}.png",
             caption=f"../report/{name}.rst",
             category="Figures",
         )
         for name in FIGURES
     ]
-    return pngs + expand("results/figures/{name}.pdf", name=FIGURES)
+    return pngs + expand(f"{STUDY}/figures/{{name}}.pdf", name=FIGURES)
 
 
 def table_outputs() -> list:
     return [
         report_output(
-            "results/tables/sync_vs_async.csv",
+            f"{STUDY}/tables/sync_vs_async.csv",
             caption="../report/sync_vs_async.rst",
             category="Tables",
         ),
-        "results/tables/sync_vs_async.md",
-        "results/tables/sync_vs_async.tex",
-        "results/tables/readme_summary.md",
+        f"{STUDY}/tables/sync_vs_async.md",
+        f"{STUDY}/tables/sync_vs_async.tex",
+        f"{STUDY}/tables/readme_summary.md",
     ]
 
 
