@@ -493,62 +493,39 @@ def holm(pvalues: ArrayLike) -> np.ndarray:
 # Dose-response
 
 
-def cluster_slope_ci(
-    x: ArrayLike,
-    y: ArrayLike,
-    clusters: ArrayLike,
-    n_boot: int = N_BOOT,
-    conf: float = CONF,
-    seed: int = SEED,
-) -> tuple[float, float, float, float, float]:
-    """Least-squares slope of ``y`` on ``x`` (e.g. final return per version of mean policy
-    lag, one point per run) with a cluster bootstrap: each draw resamples the clusters
-    (seeds: a seed's sync and async runs share initial weights and env streams, so they
-    are not independent) with replacement and takes every point of each drawn cluster.
+def seed_slope_test(
+    x: ArrayLike, y: ArrayLike, clusters: ArrayLike, conf: float = CONF
+) -> tuple[float, float, float, float, float, int]:
+    """Dose-response with seeds as the unit: the least-squares slope of ``y`` on ``x``
+    within each cluster (seed: a seed's sync and async runs share initial weights and env
+    streams), then the mean of the k per-seed slopes with its t-interval and the two-sided
+    one-sample t-test against 0 (k - 1 degrees of freedom).
 
-    Returns ``(slope, low, high, p, se)``: the slope, its percentile CI, the two-sided
-    bootstrap p-value ``min(1, 2 * min(share of draws <= 0, share of draws >= 0))`` (its
-    resolution is ``1 / n_boot``: 0 means no draw on the other side of 0), and the
-    bootstrap standard error (sd of the draws). Draws whose points all share one x have no
-    slope and are left out. NaNs below 3 points or 2 clusters, or with constant x; points
-    with a non-finite x or y are dropped first.
+    E.g. final return per version of mean policy lag: with sync (lag 0) and one async level
+    per seed, a seed's slope is its paired difference over the lag, and the test is the
+    paired t-test. (A bootstrap over 5 seed clusters is anti-conservative: its percentile
+    interval has no small-sample correction.) Clusters whose points share one x have no
+    slope and are left out; points with a non-finite x or y are dropped first.
+
+    Returns ``(slope, low, high, p, sd, k)``: mean per-seed slope, CI, p, the sd (ddof=1)
+    of the per-seed slopes and k. NaNs (and k) below 2 clusters with a slope; p is 1 when
+    every slope is 0.
     """
     a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
     c = np.asarray(clusters)
     ok = np.isfinite(a) & np.isfinite(b)
     a, b, c = a[ok], b[ok], c[ok]
-    nan5 = (math.nan,) * 5
-    if a.size < 3 or np.ptp(a) == 0:
-        return nan5
-    ids, inv = np.unique(c, return_inverse=True)
-    k = ids.size
+    slopes = []
+    for cid in np.unique(c):
+        xa, ya = a[c == cid], b[c == cid]
+        if xa.size >= 2 and np.ptp(xa) > 0:
+            xc = xa - xa.mean()
+            slopes.append(float(np.sum(xc * (ya - ya.mean())) / np.sum(xc * xc)))
+    k = len(slopes)
     if k < 2:
-        return nan5
-    # Centred data: slopes are shift-invariant and the sums below lose less precision.
-    a, b = a - a.mean(), b - b.mean()
-    slope = float(np.sum(a * b) / np.sum(a * a))
-    # Per-cluster sufficient statistics; a draw's slope is a function of their weighted sums.
-    cnt, sx, sy = (np.bincount(inv, w, minlength=k) for w in (None, a, b))
-    sxx, sxy = np.bincount(inv, a * a, minlength=k), np.bincount(inv, a * b, minlength=k)
-    xmin = np.full(k, np.inf)
-    xmax = np.full(k, -np.inf)
-    np.minimum.at(xmin, inv, a)
-    np.maximum.at(xmax, inv, a)
-    rng = np.random.default_rng(seed)
-    drawn = rng.integers(0, k, size=(n_boot, k))
-    w = (
-        np.bincount((drawn + k * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * k)
-        .reshape(n_boot, k)
-        .astype(np.float64)
-    )
-    n, tx, ty = w @ cnt, w @ sx, w @ sy
-    den = n * (w @ sxx) - tx * tx
-    spread = np.where(w > 0, xmax, -np.inf).max(1) - np.where(w > 0, xmin, np.inf).min(1)
-    fine = spread > 0
-    draws = (n * (w @ sxy) - tx * ty)[fine] / den[fine]
-    if draws.size == 0:
-        return slope, math.nan, math.nan, math.nan, math.nan
-    lo, hi = _interval(draws, conf)
-    p = min(1.0, 2.0 * min(float(np.mean(draws <= 0)), float(np.mean(draws >= 0))))
-    se = float(draws.std(ddof=1)) if draws.size > 1 else math.nan
-    return slope, lo, hi, p, se
+        return math.nan, math.nan, math.nan, math.nan, math.nan, k
+    s = np.asarray(slopes)
+    mean, sd = float(s.mean()), float(s.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + conf / 2, k - 1)) * sd / math.sqrt(k)
+    p = 1.0 if not np.any(s != 0) else _pvalue(lambda: sps.ttest_1samp(s, 0.0))
+    return mean, mean - half, mean + half, p, sd, k

@@ -212,22 +212,24 @@ def test_holm_known_values() -> None:
     assert np.isnan(stats.holm([math.nan])).all()
 
 
-def test_cluster_slope_resamples_clusters() -> None:
-    # Cluster A has slope 1, B slope 3; a draw is AA (slope 1), AB (2) or BB (3) with
-    # probability 1/4, 1/2, 1/4, so the 95% interval is [1, 3] and no draw is <= 0.
-    x, y, c = [0, 1, 0, 1], [0, 1, 0, 3], [0, 0, 1, 1]
-    slope, lo, hi, p, se = stats.cluster_slope_ci(x, y, c)
-    assert (slope, lo, hi, p) == pytest.approx((2.0, 1.0, 3.0, 0.0))
-    assert se == pytest.approx(math.sqrt(0.5), rel=0.1)
-    assert stats.cluster_slope_ci(x, y, c) == stats.cluster_slope_ci(x, y, c)
-    # An exact line: every draw has its slope.
-    slope, lo, hi, p, _ = stats.cluster_slope_ci([0, 1, 2, 3], [10, 8, 6, 4], [0, 0, 1, 1])
-    assert (slope, lo, hi, p) == pytest.approx((-2.0, -2.0, -2.0, 0.0))
-    # Slopes of both signs: a two-sided p of 1.
-    assert stats.cluster_slope_ci([0, 1, 0, 1], [0, 1, 1, 0], [0, 0, 1, 1])[3] == 1.0
-    assert all(math.isnan(v) for v in stats.cluster_slope_ci([1, 1, 1], [1, 2, 3], [0, 1, 2]))
-    assert all(math.isnan(v) for v in stats.cluster_slope_ci([0, 1, 2], [1, 2, 3], [0, 0, 0]))
-    assert all(math.isnan(v) for v in stats.cluster_slope_ci([0, 1], [1, 2], [0, 1]))
+def test_seed_slope_test_is_a_t_test_over_per_seed_slopes() -> None:
+    # Seed 0: slope 1; seed 1: slope 3; seed 2: slope 2 (its three points on a line).
+    x, y, c = [0, 1, 0, 1, 0, 1, 2], [0, 1, 5, 8, 1, 3, 5], [0, 0, 1, 1, 2, 2, 2]
+    slope, lo, hi, p, sd, k = stats.seed_slope_test(x, y, c)
+    assert (slope, sd, k) == pytest.approx((2.0, 1.0, 3))
+    half = sps.t.ppf(0.975, 2) * 1.0 / math.sqrt(3)
+    assert (lo, hi) == pytest.approx((2.0 - half, 2.0 + half))
+    assert p == pytest.approx(sps.ttest_1samp([1.0, 3.0, 2.0], 0.0).pvalue)
+    # With two lag levels per seed it is the paired t-test of the differences.
+    d = np.array([4.0, -1.0, 2.5, 0.5])
+    xs = [0, 1.5] * 4
+    ys = np.ravel([[10.0, 10.0 + di] for di in d])
+    _, _, _, p, _, _ = stats.seed_slope_test(xs, ys, np.repeat(np.arange(4), 2))
+    assert p == pytest.approx(sps.ttest_rel(d + 10.0, np.full(4, 10.0)).pvalue)
+    # A seed whose runs share one lag has no slope; below 2 slopes: NaN.
+    assert stats.seed_slope_test([0, 0, 0, 1], [1, 2, 3, 4], [0, 0, 1, 1])[5] == 1
+    assert math.isnan(stats.seed_slope_test([0, 0, 0, 1], [1, 2, 3, 4], [0, 0, 1, 1])[0])
+    assert stats.seed_slope_test([0, 1, 0, 1], [0, 0, 5, 5], [0, 0, 1, 1])[3] == 1.0
 
 
 def test_verdict_rules() -> None:

@@ -83,10 +83,10 @@ def test_comparisons_cover_every_method_and_baseline(tables: dict[str, Path]) ->
                 for est in ("mean_diff", "t_p", "sd_diff", "mdd", "n_needed"):
                     assert (fam, f"{method} - {policy}", est) in got
         assert (fam, "HMASD sync / kmeans", "ratio") in got
-        for est in ("slope", "bootstrap_p", "mdd", "n_needed", "holm_p", "verdict"):
+        for est in ("slope", "t_p", "mdd", "n_needed", "holm_p", "verdict"):
             assert (fam, "final return vs mean policy lag", est) in got
     # Runs are the unit of the baseline comparisons.
-    run_rows = [r for r in rows if r["estimator"] == "t_p"]
+    run_rows = [r for r in rows if r["estimator"] == "t_p" and r["metric"] != "lag_slope"]
     assert {r["n_of"] for r in run_rows} == {"runs"}
     assert {r["n_ref"] for r in run_rows} == {"4"}  # the shared evaluation episodes
 
@@ -110,7 +110,7 @@ def test_same_seeds_are_paired_other_seeds_use_welch(tables: dict[str, Path]) ->
 def test_every_inferential_comparison_states_its_power(tables: dict[str, Path]) -> None:
     rows = [r for r in _csv_rows(tables["sync_vs_async.csv"]) if r["section"] == "comparison"]
     tests = {(r["family"], r["method"], r["metric"]) for r in rows
-             if r["estimator"] in ("paired_t_p", "welch_p", "t_p", "bootstrap_p")}
+             if r["estimator"] in ("paired_t_p", "welch_p", "t_p")}
     assert len(tests) > 10
     power = {(r["family"], r["method"], r["metric"], r["estimator"]) for r in rows}
     for key in tests:
@@ -125,7 +125,7 @@ def test_primaries_are_holm_adjusted_with_verdicts(tables: dict[str, Path]) -> N
     for fam in CONFIGS:
         cmp_ = _comparisons(tables, fam)
         primary = {
-            "a": ("final return vs mean policy lag", "lag_slope", "bootstrap_p", "slope"),
+            "a": ("final return vs mean policy lag", "lag_slope", "t_p", "slope"),
             "b": ("HMASD sync > HMASD async G=4", "final_return", "paired_t_p", "mean_diff"),
             "c": ("HMASD sync - hover", "final_return", "t_p", "mean_diff"),
             "d": ("HMASD sync - hover", "coverage", "t_p", "mean_diff"),
@@ -186,14 +186,14 @@ def test_dose_response_uses_only_uncorrected_runs(consolidated: Path,
     lag = sm.groupby(["config", "mode", "seed"])["mean_lag"].mean()
     df = pd.DataFrame({"ret": ret, "lag": lag}).loc[fam.index]
     df.loc[df.index.get_level_values("mode") == "sync", "lag"] = 0.0
-    expected = stats.cluster_slope_ci(df["lag"], df["ret"], df.index.get_level_values("seed"))
+    expected = stats.seed_slope_test(df["lag"], df["ret"], df.index.get_level_values("seed"))
     got = _comparisons(tables, CONFIGS[0])
     slope = got[("final return vs mean policy lag", "lag_slope", "slope")]
     assert int(slope["n"]) == len(df) == 9  # sync, G=4, G=8 x 3 seeds; no decoupled run
     assert slope["n_ref"] == "3"
     assert (float(slope["value"]), float(slope["low"]), float(slope["high"])) == pytest.approx(
         expected[:3])
-    assert float(got[("final return vs mean policy lag", "lag_slope", "bootstrap_p")][
+    assert float(got[("final return vs mean policy lag", "lag_slope", "t_p")][
         "value"]) == pytest.approx(expected[3])
 
 
