@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup run run-seeds5-9 run-seeds0-9 test lint clean
+.PHONY: setup run run-seeds5-9 run-seeds0-9 readme test test-fast lint clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,11 @@ run-seeds5-9: setup
 run-seeds0-9: setup
 	$(BIN)/snakemake --cores $(CORES) --configfile config/seeds0-9.yaml
 
+# The DAG's results (results/tables, the seed sets' verdicts, results/dag_time.json) into
+# README.md between its results markers.
+readme: setup
+	$(BIN)/python -m analysis.readme
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/snakefmt --check .
@@ -34,6 +39,11 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest
+
+# The edit-test loop: ruff and the unit tests (no Snakemake DAG, SLURM or kill -9 runs).
+test-fast: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not slow" -q
 
 clean:
 	rm -rf results .snakemake

@@ -5,14 +5,15 @@ The README's numbers are never typed by hand. Between the markers
     <!-- results:begin -->
     <!-- results:end -->
 
-this writes the tables the DAG wrote (``results/tables/readme_summary.md``, and the second
-seed set's ``results/seeds5-9/tables/readme_summary.md`` when present), and the wall time
-of the last measured DAG run (``results/dag_time.json``, written by
-``benchmarks/dag_time.sh``) with the machine it ran on.
+this writes the wall time of the last measured DAG run (``results/dag_time.json``, written
+by ``benchmarks/dag_time.sh``) with the machine it ran on, the first seed set's
+``results/tables/readme_summary.md`` as the DAG wrote it, and the verdicts of the primary
+comparisons on every seed set present (their ``sync_vs_async.csv``), side by side.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -21,13 +22,48 @@ from hmasd.errors import HMASDError
 from hmasd.io import atomic_write_text
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-SEED_SETS = (("seeds 0-4", "results/tables"), ("seeds 5-9", "results/seeds5-9/tables"))
+SEED_SETS = (
+    ("seeds 0-4", "results/tables"),
+    ("seeds 5-9", "results/seeds5-9/tables"),
+    ("seeds 0-9", "results/seeds0-9/tables"),
+)
 TIMING = "results/dag_time.json"
 
 
 def _demote(md: str) -> str:
     """Headings of a spliced file one level below the README's section."""
     return "\n".join("#" + line if line.startswith("#") else line for line in md.splitlines())
+
+
+def verdicts(root: Path) -> str:
+    """The primary comparisons' verdicts (and Holm p) on each seed set that has tables."""
+    found: dict[tuple[str, str, str], dict[str, str]] = {}
+    sets = []
+    for name, folder in SEED_SETS:
+        path = root / folder / "sync_vs_async.csv"
+        if not path.exists():
+            continue
+        sets.append(name)
+        with path.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                if not row["note"].startswith("primary ("):
+                    continue
+                key = (row["family"], row["note"][len("primary ("):][0], row["method"])
+                cell = found.setdefault(key, {})
+                if row["estimator"] == "verdict":
+                    cell[name] = row["verdict"] + cell.get(name, "")
+                elif row["estimator"] == "holm_p" and row["value"]:
+                    h = float(row["value"])
+                    shown = "<0.001" if h < 0.001 else f"{h:.3f}"
+                    cell[name] = cell.get(name, "") + f" (Holm p {shown})"
+    if not found:
+        return ""
+    head = "| Family | Primary | Comparison | " + " | ".join(sets) + " |"
+    lines = [head, "|" + "---|" * (3 + len(sets))]
+    for (family, key, method), cell in sorted(found.items()):
+        lines.append(f"| {family} | ({key}) | {method} | "
+                     + " | ".join(cell.get(n, "–") for n in sets) + " |")
+    return "Verdicts of the primary comparisons on each seed set:\n\n" + "\n".join(lines)
 
 
 def results_block(root: Path) -> str:
@@ -39,14 +75,13 @@ def results_block(root: Path) -> str:
             f"The default DAG (`{t['command']}`, from clean `results/`) took "
             f"**{t['seconds'] / 60:.1f} min** on {t['machine']}, {t['cores']} cores."
         )
-    for name, folder in SEED_SETS:
-        summary = root / folder / "readme_summary.md"
-        if summary.exists():
-            body = _demote(summary.read_text())
-            parts.append(f"#### {name.capitalize()} (`{folder}/`)\n\n{body}")
-    if not parts:
-        missing = root / SEED_SETS[0][1] / "readme_summary.md"
-        raise HMASDError(f"{missing}: no results yet: run make run")
+    summary = root / SEED_SETS[0][1] / "readme_summary.md"
+    if not summary.exists():
+        raise HMASDError(f"{summary}: no results yet: run make run")
+    parts.append(_demote(summary.read_text()))
+    table = verdicts(root)
+    if table:
+        parts.append(table)
     return "\n\n".join(parts)
 
 
