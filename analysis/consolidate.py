@@ -43,7 +43,9 @@ from analysis.schema import (
     check,
     path_of,
 )
+from analysis.scores import method_name
 from hmasd.errors import ExportError
+from hmasd.grid import DEFAULT_LABEL
 from hmasd.io import atomic_path
 
 Columns = dict[str, Any]  # column name -> 1-D numpy array or list (one dataset chunk)
@@ -57,7 +59,8 @@ STEP_FILE = {
     "reward_components": re.compile(r"^reward_components_step_(\d+)\.csv$"),
     "skill_usage": re.compile(r"^skill_usage_step_(\d+)\.json$"),
 }
-CSV_SPEC = {"episodes": EPISODE_CSV, "sync_metrics": SYNC_CSV, "reward_components": REWARD_CSV}
+CSV_SCHEMAS = {"episodes": EPISODE_CSV, "sync_metrics": SYNC_CSV,
+               "reward_components": REWARD_CSV}
 # Columns a file may lack all together (read as NaN): exports written before the tracker
 # had them. A file with some but not all of a group is malformed.
 LATE_COLUMNS = {"sync_metrics": tuple(SYNC_DIAG_CSV)}
@@ -154,12 +157,12 @@ def _to_int(path: Path, col: str, values: Sequence[str]) -> np.ndarray:
 
 
 def read_table_file(
-    path: Path, spec: dict[str, tuple[pa.DataType, str]], delimiter: str = ",",
+    path: Path, schema: dict[str, tuple[pa.DataType, str]], delimiter: str = ",",
     allow_na: bool = False, late: Sequence[str] = (),
 ) -> Columns:
-    """Read a CSV/TSV export strictly: every column of ``spec`` present, every row complete
-    and numeric where ``spec`` says so. Extra columns are ignored. ``late``: float columns
-    of ``spec`` that a file may lack all together (then read as NaN), but not in part.
+    """Read a CSV/TSV export strictly: every column of ``schema`` present, every row complete
+    and numeric where ``schema`` says so. Extra columns are ignored. ``late``: float columns
+    of ``schema`` that a file may lack all together (then read as NaN), but not in part.
 
     Returns ``{column: array (R,)}`` in file row order.
     """
@@ -169,7 +172,7 @@ def read_table_file(
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     header = rows[0]
     absent = set(late) if late and not any(c in header for c in late) else set()
-    missing = [c for c in spec if c not in header and c not in absent]
+    missing = [c for c in schema if c not in header and c not in absent]
     if missing:
         raise ExportError(f"{path}, header: missing column(s) {', '.join(missing)}")
     body = rows[1:]
@@ -182,7 +185,7 @@ def read_table_file(
         raise ExportError(f"{_where(path, len(body))}: row cut short (file does not end "
                           "with a newline: truncated export)")
     out: Columns = {}
-    for col, (typ, _) in spec.items():
+    for col, (typ, _) in schema.items():
         if col in absent:
             out[col] = np.full(len(body), np.nan)
             continue
@@ -328,44 +331,16 @@ def load_run(run_dir: Path) -> dict[str, list[Columns]]:
     ids = {"config": config, "mode": mode, "seed": seed}
     paper = Path(run_dir) / "paper_data"
     out: dict[str, list[Columns]] = {}
-    for kind, spec in CSV_SPEC.items():
+    for kind, schema in CSV_SCHEMAS.items():
         out[kind] = []
         for step, path in step_files(paper, kind):
-            cols = read_table_file(path, spec, late=LATE_COLUMNS.get(kind, ()))
+            cols = read_table_file(path, schema, late=LATE_COLUMNS.get(kind, ()))
             n = len(next(iter(cols.values())))
             out[kind].append(_with_ids({"export_step": np.full(n, step, np.int64), **cols}, ids))
     out["skill_usage"] = [
         _with_ids(_skill_rows(path, step), ids) for step, path in step_files(paper, "skill_usage")
     ]
     return out
-
-
-def method_name(label: str, mode: str, async_groups: int, async_correction: str = "none") -> str:
-    """One row of the table: ``HMASD sync``, ``HMASD async G=4``, ``flat MAPPO sync``,
-    ``HMASD async G=4 + decoupled`` (the decoupled objective on stale samples)."""
-    return (f"{label} {mode}" + (f" G={async_groups}" if mode == "async" else "")
-            + (" + decoupled" if async_correction == "decoupled" else ""))
-
-
-def method_order(runs: Any) -> list[str]:
-    """The methods of a runs-like DataFrame (columns ``config``, ``family``, ``label``,
-    ``mode``, ``async_groups``, ``async_correction``, ``method``) in table and figure
-    order: the anchor (the root configs' sync method) first; then the anchor's label;
-    sync before async; fewer groups first; uncorrected before decoupled; then by name."""
-    if not len(runs):
-        return []
-    df = runs.reset_index() if "config" not in runs.columns else runs
-    roots = df[(df["config"] == df["family"]) & (df["mode"] == "sync")]
-    anchor_label = str(sorted(roots["label"])[0]) if len(roots) else "HMASD"
-    anchor = method_name(anchor_label, "sync", 1)
-    first = df.drop_duplicates("method").set_index("method")
-
-    def key(m: str) -> tuple:
-        row = first.loc[m]
-        return (m != anchor, row["label"] != anchor_label, row["mode"] != "sync",
-                int(row["async_groups"]), row["async_correction"] != "none", m)
-
-    return sorted(first.index, key=key)
 
 
 def _async_correction(path: Path, raw: Any) -> str:
@@ -402,7 +377,7 @@ def load_run_info(run_dir: Path, grid: dict[str, dict[str, str]]) -> Columns:
         raise ExportError(f"{path}: not a valid run config ({exc})") from None
     summary = _read_json(Path(run_dir) / "train_summary.json")
     machine = summary.get("machine") if isinstance(summary.get("machine"), dict) else {}
-    meta = grid.get(config, {"family": config, "label": "HMASD"})
+    meta = grid.get(config, {"family": config, "label": DEFAULT_LABEL})
     groups = cfg.train.async_groups if mode == "async" else 1
     row = {
         "family": meta["family"],

@@ -13,7 +13,7 @@ so, never a crash.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import matplotlib
@@ -29,22 +29,11 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from analysis import stats, style  # noqa: E402
-from analysis.consolidate import method_order  # noqa: E402
+from analysis.outputs import FIGURES  # noqa: E402
 from analysis.schema import LAG_LEVELS, read  # noqa: E402
+from analysis.scores import BASELINE_ORDER, RUN_KEYS, method_order, run_scores  # noqa: E402
 from hmasd.io import atomic_path  # noqa: E402
 
-FIGURES = [
-    "learning_curves",
-    "performance_curves",
-    "sync_efficiency",
-    "policy_lag",
-    "skill_usage",
-    "reward_components",
-    "final_scores",
-    "staleness_ratios",
-]
-BASELINES = ("random", "hover", "kmeans")
-RUN_KEYS = ["config", "mode", "seed"]
 GRID_POINTS = 50
 Data = dict[str, pd.DataFrame]
 
@@ -71,7 +60,7 @@ def families_of(data: Data) -> list[str]:
 
 
 def methods_in(df: pd.DataFrame) -> list[str]:
-    """The methods of ``df`` in table order (:func:`analysis.consolidate.method_order`)."""
+    """The methods of ``df`` in table order (:func:`analysis.scores.method_order`)."""
     return method_order(df) if len(df) else []
 
 
@@ -195,7 +184,7 @@ def _curves_figure(data: Data, key: str, x: str, metrics: list[tuple[str, str]],
 def _baseline_lines(ax: Axes, base: pd.DataFrame, family: str, col: str,
                     horizontal: bool) -> None:
     b = base[base["config"] == family]
-    for policy in [p for p in BASELINES if p in set(b["policy"])]:
+    for policy in [p for p in BASELINE_ORDER if p in set(b["policy"])]:
         value = float(b.loc[b["policy"] == policy, col].mean())
         line = ax.axhline if horizontal else ax.axvline
         line(value, color=style.BASELINE_COLOR[policy],
@@ -266,16 +255,29 @@ def sync_efficiency(data: Data) -> Figure:
 
 
 def _final_scores(data: Data) -> pd.DataFrame:
-    """One row per run: family, method, the final checkpoint's mean eval return under the
-    headline policy, and the run's mean policy lag (mean over updates)."""
-    ev = data["eval"]
-    ev = ev[(ev["which"] == "final") & (ev["policy"] == ev["eval_policy"])]
-    ret = ev.groupby(RUN_KEYS)["return"].mean().rename("final_return")
-    sm = data["sync_metrics"]
-    lag = sm.groupby(RUN_KEYS)["mean_lag"].mean().rename("mean_lag")
-    runs = data["runs"].set_index(RUN_KEYS)[["family", "method", "label", "async_groups",
-                                              "async_correction"]]
-    return runs.join(ret, how="inner").join(lag, how="left").reset_index()
+    """One row per run with a finite final return (:func:`analysis.scores.run_scores`:
+    the final checkpoint's mean eval return under the headline policy): its ids, family,
+    method, label, async groups and correction, final return and mean policy lag (mean
+    over updates)."""
+    scores = run_scores(data)
+    scores = scores[np.isfinite(scores["final_return"].to_numpy(np.float64))]
+    return scores[["family", "method", "label", "async_groups", "async_correction",
+                   "final_return", "mean_lag"]].reset_index()
+
+
+def _row_of_panels(data: Data, fams: list[str]) -> tuple[Figure, np.ndarray, list[str]]:
+    """One row of panels, a family each, and the method colours."""
+    fig, axes = _panels(1, len(fams))
+    return fig, axes, palette(data)
+
+
+def _per_family(
+    axes: np.ndarray, runs: pd.DataFrame, fams: list[str]
+) -> Iterator[tuple[Axes, str, pd.DataFrame, list[str]]]:
+    """Each family's panel, its name, its run rows and their methods in table order."""
+    for j, fam in enumerate(fams):
+        sub = runs[runs["family"] == fam]
+        yield axes[0, j], fam, sub, methods_in(sub)
 
 
 def policy_lag(data: Data) -> Figure:
@@ -287,12 +289,8 @@ def policy_lag(data: Data) -> Figure:
     fams = sorted(set(runs["family"]))
     if not fams:
         return _empty_figure("no eval and lag data")
-    fig, axes = _panels(1, len(fams))
-    colours = palette(data)
-    for j, fam in enumerate(fams):
-        ax = axes[0, j]
-        sub = runs[runs["family"] == fam]
-        methods = methods_in(sub)
+    fig, axes, colours = _row_of_panels(data, fams)
+    for ax, fam, sub, methods in _per_family(axes, runs, fams):
         # The dose-response runs of the tables' primary test: the first method's label,
         # no async correction.
         main = sub[(sub["label"] == sub.drop_duplicates("method").set_index("method").loc[
@@ -391,12 +389,8 @@ def final_scores(data: Data) -> Figure:
     fams = sorted(set(runs["family"]) | set(base["config"]))
     if not fams:
         return _empty_figure("no eval data")
-    fig, axes = _panels(1, len(fams))
-    colours = palette(data)
-    for j, fam in enumerate(fams):
-        ax = axes[0, j]
-        sub = runs[runs["family"] == fam]
-        methods = methods_in(sub)
+    fig, axes, colours = _row_of_panels(data, fams)
+    for ax, fam, sub, methods in _per_family(axes, runs, fams):
         for k, method in enumerate(methods):
             x = sub.loc[sub["method"] == method, "final_return"].to_numpy()
             point, lo, hi = stats.iqm_ci(x)
@@ -488,12 +482,13 @@ BUILDERS: dict[str, Callable[[Data], Figure]] = {
     "final_scores": final_scores,
     "staleness_ratios": staleness_ratios,
 }
-assert list(BUILDERS) == FIGURES
+assert list(BUILDERS) == FIGURES, "analysis/outputs.py lists the figures built here"
 
 
 def load(consolidated_dir: Path) -> Data:
     """The datasets the figures read, each run's rows joined with its family, method and
-    headline policy from ``runs``."""
+    headline policy from ``runs``; ``benchmarks`` as stored, for the per-run scores
+    (:func:`analysis.scores.run_scores`)."""
     names = ["episodes", "sync_metrics", "reward_components", "skill_usage", "eval"]
     runs = read(consolidated_dir, "runs").to_pandas()
     meta = runs[[*RUN_KEYS, "family", "method", "label", "async_groups", "async_correction",
@@ -502,6 +497,7 @@ def load(consolidated_dir: Path) -> Data:
             for n in names}
     data["runs"] = runs
     data["baselines"] = read(consolidated_dir, "baselines").to_pandas()
+    data["benchmarks"] = read(consolidated_dir, "benchmarks").to_pandas()
     return data
 
 

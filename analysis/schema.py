@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from analysis.outputs import DATASETS
 from hmasd.errors import ExportError
 
 F64 = pa.float64()
@@ -123,8 +124,8 @@ BENCH_TSV = {
 }
 
 
-def _cols(spec: dict[str, tuple[pa.DataType, str]], nullable: bool = False) -> list[pa.Field]:
-    return [_field(k, t, d, nullable and t != STR) for k, (t, d) in spec.items()]
+def _cols(schema: dict[str, tuple[pa.DataType, str]], nullable: bool = False) -> list[pa.Field]:
+    return [_field(k, t, d, nullable and t != STR) for k, (t, d) in schema.items()]
 
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -200,7 +201,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
-DATASETS = tuple(SCHEMAS)
+assert list(SCHEMAS) == DATASETS, "analysis/outputs.py lists the datasets built here"
 
 
 def check(table: pa.Table, name: str) -> None:

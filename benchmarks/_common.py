@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from hmasd.agent.batch import Batch
-from hmasd.agent.hmasd import HMASDAgent, low_level_reward
+from hmasd.agent.hmasd import HMASDAgent
 from hmasd.config import Config, derived, load
 from hmasd.env.uav_env import UAVBaseStationEnv
 from hmasd.training.rollout import Collector, Dims, RolloutBuffer, RunningState
@@ -35,7 +35,7 @@ class Setup:
         self.rs = RunningState.initial(obs, state, self.agent.initial_hidden(t.num_envs))
         dims = Dims(e.n_agents, e.obs_dim, e.state_dim, e.action_dim, cfg.agent.hidden_dim)
         self.buf = RolloutBuffer(derived(cfg).rollout_len, t.num_envs, dims, device)
-        self.collector = Collector(cfg.agent, low_level_reward, None)
+        self.collector = Collector(cfg.agent, None)
         self.env_step = 0
 
     def collect(self) -> Batch:

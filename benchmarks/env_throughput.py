@@ -1,4 +1,4 @@
-"""Environment-alone throughput (SPEC section 8): env-steps/s and peak memory.
+"""Environment-alone throughput: env-steps/s and peak memory.
 
 One env step = one env advancing once, so a batched step of 1024 envs is 1024 env-steps.
 Each (device, scenario, num_envs) runs in its own process, so its peak RSS

@@ -1,5 +1,5 @@
 """End-to-end training throughput per mode and device, optionally A/B against another
-revision of this repository (SPEC section 8).
+revision of this repository.
 
 Each measurement runs ``hmasd.training.trainer.train`` in its own process (so peak RSS is
 that run's alone) at the package defaults (the paper's hyperparameters) plus ``--set``

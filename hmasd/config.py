@@ -40,6 +40,11 @@ LAG_LEVELS = 8
 each update records (``staleness/*_lag{L}``, ``sync_metrics`` columns); larger lags pool
 into the last level."""
 
+# UAV heights for which TR 36.777 Tables B-1/B-2 give the UMa-AV formulas the channel uses
+# (hmasd/env/channel.py clamps to them; a config whose altitudes leave them is refused).
+TR36777_MIN_HEIGHT_M = 22.5
+TR36777_MAX_HEIGHT_M = 300.0
+
 MODES: tuple[Mode, ...] = typing.get_args(Mode)
 """Training schedules, in the order tables and figures list them."""
 # File-name prefix of each mode's checkpoints (the seed script's names for sync). Defined
@@ -52,7 +57,7 @@ MODEL_PREFIX: dict[Mode, str] = {
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """Multi-UAV aerial base-station environment (SPEC section 1)."""
+    """Multi-UAV aerial base-station environment."""
 
     scenario: Scenario = "base_station"
     """`base_station`: UAVs serve users directly; `cooperative_network`: UAVs relay to the BS."""
@@ -135,7 +140,7 @@ class EnvConfig:
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """HMASD networks and PPO at both levels (SPEC section 2; paper defaults)."""
+    """HMASD networks and PPO at both levels; paper defaults."""
 
     n_team_skills: int = 3
     """n_Z: number of team skills Z."""
@@ -190,7 +195,7 @@ class AgentConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Schedule of a training run (SPEC section 3)."""
+    """Schedule of a training run."""
 
     num_envs: int = 32
     """Parallel environments stepped in one batched call (the paper's 32 rollout threads)."""
@@ -232,7 +237,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    """TensorBoard and `paper_data/` exports (SPEC section 4)."""
+    """TensorBoard and `paper_data/` exports."""
 
     export: bool = True
     """Write `paper_data/` exports."""
@@ -422,8 +427,10 @@ def _value(cfg: Config, key: str) -> Any:
 
 # Checks between keys: each takes a range-checked config and returns an error message, or
 # None when the config is fine. Add one with the decorator; they run in this order.
+# ENV_RELATIONS are the ones within the env section (checked for an env on its own too).
 Relation = Callable[[Config], str | None]
 RELATIONS: list[Relation] = []
+ENV_RELATIONS: list[Relation] = []
 
 
 def _relation(check: Relation) -> Relation:
@@ -431,11 +438,30 @@ def _relation(check: Relation) -> Relation:
     return check
 
 
-@_relation
+def _env_relation(check: Relation) -> Relation:
+    ENV_RELATIONS.append(check)
+    return _relation(check)
+
+
+@_env_relation
 def _altitudes(cfg: Config) -> str | None:
     e = cfg.env
     if e.min_altitude_m > e.max_altitude_m:
         return f"'env.min_altitude_m' must be in (0, env.max_altitude_m], got {e.min_altitude_m!r}"
+    return None
+
+
+@_env_relation
+def _channel_heights(cfg: Config) -> str | None:
+    e = cfg.env
+    if e.channel_model == "3gpp_36777" and not (
+        e.min_altitude_m >= TR36777_MIN_HEIGHT_M and e.max_altitude_m <= TR36777_MAX_HEIGHT_M
+    ):
+        return (
+            "'env.channel_model' 3gpp_36777 (UMa-AV) covers UAV heights "
+            f"{TR36777_MIN_HEIGHT_M}-{TR36777_MAX_HEIGHT_M} m; "
+            f"env.min_altitude_m/max_altitude_m are {e.min_altitude_m}/{e.max_altitude_m}"
+        )
     return None
 
 
@@ -523,24 +549,42 @@ def _device_name(cfg: Config) -> str | None:
     return None
 
 
-def _check_values(cfg: Config) -> None:
+def _check_values(cfg: Config, sections: tuple[str, ...] = tuple(SECTIONS)) -> None:
     """Checks that types alone cannot express, first error wins: every float finite (a NaN
     learning rate would otherwise reach torch and end in a traceback), each key of
-    :data:`RANGES` in its range, then the :data:`RELATIONS` between keys."""
-    for section, cls in SECTIONS.items():
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
+    :data:`RANGES` in its range, then the :data:`RELATIONS` between keys. ``sections``:
+    only these sections' keys (and, for ``("env",)``, only :data:`ENV_RELATIONS`)."""
+    for section in sections:
+        hints = typing.get_type_hints(SECTIONS[section])
+        for f in dataclasses.fields(SECTIONS[section]):
             value = getattr(getattr(cfg, section), f.name)
             if hints[f.name] is float and not math.isfinite(value):
                 raise ConfigError(f"'{section}.{f.name}' must be finite, got {value!r}")
     for key, allowed in RANGES.items():
+        if key.partition(".")[0] not in sections:
+            continue
         value = _value(cfg, key)
         if value not in allowed:
             raise ConfigError(f"'{key}' must be {allowed}, got {value!r}")
-    for check in RELATIONS:
+    for check in RELATIONS if sections == tuple(SECTIONS) else ENV_RELATIONS:
         message = check(cfg)
         if message is not None:
             raise ConfigError(message)
+
+
+def check_env(env: EnvConfig) -> None:
+    """Every check of an env config on its own (a hand-built :class:`EnvConfig` skips the
+    YAML loader's): field types and allowed values, finite floats, ranges, and the
+    relations within the env section. :class:`~hmasd.env.uav_env.UAVBaseStationEnv` runs
+    it when built; :func:`from_dict` checks the same through the whole config."""
+    if not isinstance(env, EnvConfig):
+        raise ConfigError(f"env config must be an EnvConfig, got {type(env).__name__}")
+    hints = typing.get_type_hints(EnvConfig)
+    for f in dataclasses.fields(EnvConfig):
+        value = getattr(env, f.name)
+        if not _type_ok(value, hints[f.name]):
+            raise ConfigError(f"'env.{f.name}' must be {_describe(hints[f.name])}, got {value!r}")
+    _check_values(Config(env=env), ("env",))
 
 
 def budget_warning(cfg: Config) -> str | None:

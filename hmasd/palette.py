@@ -1,7 +1,7 @@
 """The Okabe-Ito colours, defined once for every figure the project draws.
 
 Okabe & Ito (2008), "Color Universal Design": eight colours that stay distinct under the
-common colour-vision deficiencies. The training progress figure (:mod:`hmasd.tracking_plots`)
+common colour-vision deficiencies. The training progress figure (:mod:`hmasd.tracking.plots`)
 and the paper figures (``analysis/style.py``) both take their colours from here, so the
 same series has the same colour in both; the analysis imports the package, never the
 reverse.

@@ -36,9 +36,9 @@ def _deterministic_kernels() -> None:
     """``torch.use_deterministic_algorithms(True, warn_only=True)``, without its import.
 
     The public call also sets ``torch._inductor.config.deterministic``, and importing
-    inductor took ~2.5 s per process here (every train, eval and baseline job of the DAG
-    paid it). Nothing in this package compiles, so only the ATen flag matters; once
-    inductor is loaded anyway (a user's ``torch.compile``), the public call is cheap and
+    inductor costs seconds of start-up in every train, eval and baseline job. Nothing in
+    this package compiles, so only the ATen flag matters; once inductor is loaded anyway
+    (a user's ``torch.compile``), the public call is cheap and
     sets both.
     """
     setter = getattr(torch._C, "_set_deterministic_algorithms", None)

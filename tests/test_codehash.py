@@ -238,7 +238,7 @@ def test_evaluate_runs_neither_the_tracker_nor_the_trainer_nor_the_baselines() -
     assert {"hmasd.training.evaluate", "hmasd.env.uav_env", "hmasd.agent.hmasd"} <= got
     for name in (
         "hmasd.tracking",
-        "hmasd.tracking_plots",
+        "hmasd.tracking.plots",
         "hmasd.training.trainer",
         "hmasd.env.baselines",
         "hmasd.commands.train",
@@ -261,9 +261,13 @@ def test_baseline_runs_no_agent_and_no_training() -> None:
 
 def test_analysis_scripts_run_only_their_modules() -> None:
     figures = repo_closure(["workflow/scripts/figures.py"])
-    assert {"analysis.figures", "analysis.style", "analysis.stats", "analysis.schema"} <= figures
-    assert "analysis.consolidate" not in figures and "analysis.tables" not in figures
-    assert "analysis.figures" not in repo_closure(["workflow/scripts/tables.py"])
+    tables = repo_closure(["workflow/scripts/tables.py"])
+    assert {"analysis.figures", "analysis.scores", "analysis.style", "analysis.stats",
+            "analysis.schema"} <= figures
+    for name in ("analysis.consolidate", "analysis.tables", "analysis.cells", "analysis.render"):
+        assert name not in figures, name
+    assert {"analysis.tables", "analysis.scores", "analysis.cells", "analysis.render"} <= tables
+    assert "analysis.figures" not in tables
 
 
 def test_no_repository_code_reads_docstrings_at_run_time() -> None:

@@ -238,3 +238,22 @@ def test_relations_run_after_the_ranges_in_order() -> None:
 def test_modes_are_the_mode_type() -> None:
     assert C.MODES == ("sync", "async") == typing.get_args(C.Mode)
     assert set(C.MODEL_PREFIX) == set(C.MODES)
+
+
+def test_env_checks_have_one_owner() -> None:
+    """The env checks its config with hmasd.config's own checks: the same message for the
+    same fault whether it comes from YAML or a hand-built EnvConfig."""
+    import dataclasses
+    import typing
+
+    from hmasd.config import EnvConfig, Environment, check_env
+    from hmasd.env import channel
+
+    assert set(typing.get_args(Environment)) == set(channel.AL_HOURANI_PARAMS)
+    for bad in ({"n_users": 0}, {"channel_model": "3gpp_36777", "min_altitude_m": 10.0},
+                {"user_obs": "sideways"}, {"w_sinr": float("inf")}):
+        with pytest.raises(ConfigError) as from_yaml:
+            C.from_dict({"env": bad})
+        with pytest.raises(ConfigError) as by_hand:
+            check_env(dataclasses.replace(EnvConfig(), **bad))
+        assert str(by_hand.value) == str(from_yaml.value)

@@ -1,4 +1,4 @@
-"""The tracker writes every TensorBoard tag and export of SPEC section 4, bounded and resumable.
+"""The tracker writes every TensorBoard tag and export, bounded and resumable.
 
 A synthetic but realistic sync schedule drives a real :class:`Tracker`: 4 envs x 8 steps per
 update (32 env steps), skill decisions every 4 steps, 16-step episodes (all 4 envs finish
@@ -31,7 +31,7 @@ from hmasd.tracking import (
     UpdateRecord,
     normalized_entropy,
 )
-from hmasd.tracking_plots import running_mean
+from hmasd.tracking.plots import running_mean
 
 B, N_AGENTS, N_TEAM, N_IND = 4, 3, 3, 3
 T = 8  # steps per env per update

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -119,18 +119,36 @@ def majority_share(skills: Tensor, n_skills: int) -> Tensor:
     return counts.max().float() / max(skills.numel(), 1)
 
 
+class RewardTerms(NamedTuple):
+    """The three weighted terms of the skill-discoverer reward (Eq. 4): the exports'
+    ``env_component``, ``team_disc_component`` and ``ind_disc_component``."""
+
+    env: Tensor
+    """(B,) lambda_e r."""
+    team: Tensor
+    """(B,) lambda_D log q_D(Z | s')."""
+    ind: Tensor
+    """(B, n) lambda_d log q_d(z_i | o_i', Z)."""
+
+    def total(self) -> Tensor:
+        """(B, n) r_i = lambda_e r + lambda_D log q_D(Z | s') + lambda_d log q_d(z_i | o_i', Z)."""
+        return (self.env + self.team).unsqueeze(-1) + self.ind
+
+
+def reward_terms(
+    cfg: AgentConfig, env_reward: Tensor, team_logq: Tensor, ind_logq: Tensor
+) -> RewardTerms:
+    """The weighted terms of Eq. 4, the one place its weights are applied: env_reward (B,),
+    team_logq (B,), ind_logq (B, n)."""
+    return RewardTerms(cfg.lambda_e * env_reward, cfg.lambda_D * team_logq, cfg.lambda_d * ind_logq)
+
+
 def low_level_reward(
     cfg: AgentConfig, env_reward: Tensor, team_logq: Tensor, ind_logq: Tensor
 ) -> Tensor:
-    """Skill-discoverer reward, the one place this formula lives:
-
-    r_i = lambda_e r + lambda_D log q_D(Z | s') + lambda_d log q_d(z_i | o_i', Z).
-
-    env_reward (B,), team_logq (B,), ind_logq (B, n) -> (B, n). The three terms are the
-    ``env_component``, ``team_disc_component`` and ``ind_disc_component`` of the exports.
-    """
-    team = cfg.lambda_e * env_reward + cfg.lambda_D * team_logq
-    return team.unsqueeze(-1) + cfg.lambda_d * ind_logq
+    """Skill-discoverer reward (Eq. 4), (B, n): :meth:`RewardTerms.total` of
+    :func:`reward_terms`."""
+    return reward_terms(cfg, env_reward, team_logq, ind_logq).total()
 
 
 @dataclass
@@ -221,8 +239,8 @@ class HMASDAgent:
             (B, state_dim), actions (B, n, action_dim)).
         device: where every tensor and network lives.
         trainable: build the optimisers. ``False`` builds an agent that only acts
-            (evaluation): constructing a torch optimiser imports ``torch._dynamo``, ~2.5 s
-            per process on the DAG's CPUs, and an evaluation job lasts ~10 s. Such an
+            (evaluation): constructing a torch optimiser imports ``torch._dynamo``, seconds
+            of start-up that an evaluation job does not need. Such an
             agent loads (and checks) a full checkpoint but cannot update or be saved.
         correction: ``none`` (PPO around the behaviour policy) or ``decoupled`` (PPO
             around the proximal policy, :func:`~hmasd.agent.ppo.decoupled_weight`).

@@ -13,7 +13,7 @@ next episode. What the return after the last step is depends on the episode end:
   but its observations and state carry the step fraction ``t / max_steps``, so the limit is
   part of the state and the task is finite-horizon: the end IS terminal, and the agent
   calls these functions with ``terminal_values=None``. (Bootstrapping a time-aware state
-  at the limit, as an earlier version did, trains V toward an infinite-horizon return the
+  at the limit trains V toward an infinite-horizon return the
   episode never pays: with the high level's per-window discount, about 10x an episode's
   return. Pardo et al., "Time Limits in Reinforcement Learning", ICML 2018.)
 - a time-limit truncation of a time-unaware task: ``terminal_values``, V of the state the

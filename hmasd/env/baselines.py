@@ -1,4 +1,4 @@
-"""Baseline policies on the same env: ``random``, ``hover`` and ``kmeans`` (SPEC section 1).
+"""Baseline policies on the same env: ``random``, ``hover`` and ``kmeans``.
 
 - ``random``: uniform actions in [-1, 1]^3 from the policy's own generator.
 - ``hover``: zero velocity; the UAVs stay where the episode started.

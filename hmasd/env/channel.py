@@ -34,19 +34,21 @@ For a UAV base station serving a ground user the UAV plays the aerial "UT" of TR
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Callable
 from typing import TypeVar
 
 import torch
 from torch import Tensor
 
+from hmasd.config import TR36777_MAX_HEIGHT_M, TR36777_MIN_HEIGHT_M, ChannelModel
 from hmasd.errors import ConfigError
 
 SPEED_OF_LIGHT = 299_792_458.0
 
 Num = TypeVar("Num", float, Tensor)
 
-CHANNEL_MODELS = ("free_space", "3gpp_36777", "al_hourani")
+CHANNEL_MODELS: tuple[str, ...] = typing.get_args(ChannelModel)
 
 # (a, b, eta_LoS dB, eta_NLoS dB): Al-Hourani et al. 2014, Table I.
 AL_HOURANI_PARAMS: dict[str, tuple[float, float, float, float]] = {
@@ -56,9 +58,6 @@ AL_HOURANI_PARAMS: dict[str, tuple[float, float, float, float]] = {
     "highrise_urban": (27.23, 0.08, 2.3, 34.0),
 }
 
-# Heights for which TR 36.777 Table B-1/B-2 give the UMa-AV formulas used here.
-TR36777_MIN_HEIGHT_M = 22.5
-TR36777_MAX_HEIGHT_M = 300.0
 
 
 def _apply(fn: Callable[..., Tensor], *args: float | Tensor) -> float | Tensor:

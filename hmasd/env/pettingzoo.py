@@ -1,4 +1,4 @@
-"""PettingZoo ``ParallelEnv`` over one :class:`UAVBaseStationEnv` (SPEC section 1).
+"""PettingZoo ``ParallelEnv`` over one :class:`UAVBaseStationEnv`.
 
     from hmasd.env.pettingzoo import parallel_env
     env = parallel_env(n_uavs=3, scenario="cooperative_network", seed=0)

@@ -1,4 +1,4 @@
-"""Reward tracking: TensorBoard scalars and the seed's `paper_data/` exports (SPEC section 4).
+"""Reward tracking: TensorBoard scalars and the seed's `paper_data/` exports.
 
 One :class:`Tracker` per run, fed by the training loop of either mode. Its parts, each
 readable alone:
@@ -12,7 +12,7 @@ readable alone:
 - :mod:`~hmasd.tracking.rewards`: per-transition means of the reward terms;
 - :mod:`~hmasd.tracking.skills`: skill counts and their diversity;
 - :mod:`~hmasd.tracking.progress`: the bounded series of the progress figure, which
-  :mod:`hmasd.tracking_plots` draws.
+  :mod:`hmasd.tracking.plots` draws.
 """
 
 from hmasd.tracking.exports import (

@@ -2,8 +2,8 @@
 
 Each export holds only the rows logged since the previous export, so the tracker's memory
 stays bounded by one export interval; each file is written whole or not at all (temp file,
-then rename). The column names and their order are the contract with ``analysis/schema.py``
-(SPEC section 4): change them there and here together.
+then rename). The column names and their order are the contract with ``analysis/schema.py``:
+change them there and here together.
 """
 
 from __future__ import annotations

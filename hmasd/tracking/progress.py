@@ -2,7 +2,7 @@
 
 The figure covers the whole run at every export, so its series cannot be cut at the export
 like the CSV rows; :class:`History` instead merges old points pairwise once it is full. The
-drawing itself lives in :mod:`hmasd.tracking_plots`, imported only when a figure is drawn,
+drawing itself lives in :mod:`hmasd.tracking.plots`, imported only when a figure is drawn,
 so that code which only reads checkpoints never depends on it.
 """
 
@@ -105,7 +105,7 @@ class ProgressHistory:
 
     def render(self, path: Path, title: str) -> None:
         """Draw the figure of the run so far into a PNG at ``path`` (atomically)."""
-        from hmasd.tracking_plots import render_progress
+        from hmasd.tracking.plots import render_progress
 
         render_progress(path, {k: h.array() for k, h in self.series.items()}, title=title)
 

@@ -1,4 +1,4 @@
-"""TensorBoard: the tag names of SPEC section 4 and the one writer every scalar goes through.
+"""TensorBoard: the tag names and the one writer every scalar goes through.
 
 The tags are named exactly as the seed named them: users' TensorBoard layouts and the
 comparison with the seed's runs rely on the names. The global step of every scalar is the

@@ -1,5 +1,5 @@
 """The :class:`Tracker` of one training run: routes what the training loop logs to the
-statistics, TensorBoard and the ``paper_data/`` exports (SPEC section 4).
+statistics, TensorBoard and the ``paper_data/`` exports.
 
 When scalars are written:
 

@@ -27,7 +27,7 @@ def sync_efficiency(samples: float, collection_time: float, update_time: float) 
 
 @dataclass(frozen=True)
 class UpdateRecord:
-    """What one update reports (SPEC section 3), the row of ``sync_metrics_step_N.csv``.
+    """What one update reports, the row of ``sync_metrics_step_N.csv``.
 
     Times are seconds; ``env_steps`` is the env-step counter after the update and
     ``wall_time`` the run's elapsed seconds then (carried across resumes).

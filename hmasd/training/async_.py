@@ -32,16 +32,11 @@ import torch
 
 from hmasd.agent.batch import Batch
 from hmasd.training.policy_groups import PolicyGroups
-from hmasd.training.rollout import (
-    Collector,
-    Dims,
-    RolloutBuffer,
-    RunningState,
-    staggered_start,
-)
+from hmasd.training.rollout import Collector, Dims
+from hmasd.training.schedule import Schedule
 
 
-class AsyncSchedule:
+class AsyncSchedule(Schedule):
     """Env groups on delayed policy snapshots, one refresh per round."""
 
     mode = "async"
@@ -56,22 +51,13 @@ class AsyncSchedule:
         dims: Dims,
         device: torch.device,
     ) -> None:
-        self.agent, self.env, self.collector = agent, env, collector
-        obs, state = staggered_start(env, agent.cfg.skill_interval)
-        num_envs = obs.shape[0]
+        super().__init__(agent, env, collector, rollout_len, dims, device)
         self.G = groups
-        size = num_envs // groups
+        size = self.num_envs // groups
         self.rows = [slice(g * size, (g + 1) * size) for g in range(groups)]
         self.snapshots = [copy.deepcopy(agent) for _ in range(groups)]
         self.policies = PolicyGroups(self.snapshots, self.rows)
-        self.rs = RunningState.initial(obs, state, agent.initial_hidden(num_envs))
-        self.buf = RolloutBuffer(rollout_len, num_envs, dims, device)
-        self.device = device
         self.round = 0
-
-    @property
-    def envs(self) -> list[Any]:
-        return [self.env]
 
     def refreshed_group(self, round_: int) -> int:
         """The group that picks up the learner's weights before acting in round
@@ -94,13 +80,13 @@ class AsyncSchedule:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "running": self.rs.state_dict(),
+            **super().state_dict(),
             "snapshots": [s.state_dict() for s in self.snapshots],
             "round": self.round,
         }
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
-        self.rs = RunningState.from_state_dict(d["running"], self.device)
+        super().load_state_dict(d)
         if len(d["snapshots"]) != len(self.snapshots):
             raise ValueError(f"{len(d['snapshots'])} async groups in the checkpoint, {self.G} here")
         for snap, sd in zip(self.snapshots, d["snapshots"], strict=True):

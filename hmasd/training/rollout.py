@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from hmasd.agent.batch import Batch
-from hmasd.agent.hmasd import ActOut, SkillOut
+from hmasd.agent.hmasd import ActOut, SkillOut, reward_terms
 from hmasd.config import AgentConfig
 from hmasd.env.uav_env import StepResult
 from hmasd.errors import TrainingError
@@ -254,7 +254,6 @@ class Collector:
 
     Args:
         acfg: agent config (skill interval k and the lambda weights of the components).
-        low_level_reward: ``(cfg=, env_reward= (B,), team_logq= (B,), ind_logq= (B, n)) -> (B, n)``.
         tracker: receives skills, step rewards and finished episodes; None for no tracking.
         recent: shared deque of recent episode returns (progress reporting).
     """
@@ -262,12 +261,10 @@ class Collector:
     def __init__(
         self,
         acfg: AgentConfig,
-        low_level_reward: Any,
         tracker: Any | None,
         recent: deque[float] | None = None,
     ) -> None:
         self.acfg = acfg
-        self.low_level_reward = low_level_reward
         self.tracker = tracker
         self.recent_returns: deque[float] = recent if recent is not None else deque(maxlen=10)
         self.episodes_done = 0
@@ -340,7 +337,8 @@ class Collector:
 
             # --- intrinsic and low-level reward (skill at t paired with s_{t+1}) -----------
             tq, iq = self._intrinsic(policies, out, st)
-            reward = self.low_level_reward(cfg=a, env_reward=out.reward, team_logq=tq, ind_logq=iq)
+            terms = reward_terms(a, out.reward, tq, iq)
+            reward = terms.total()
             b["env_reward"][t] = out.reward
             b["team_disc_logq"][t] = tq
             b["ind_disc_logq"][t] = iq
@@ -351,9 +349,7 @@ class Collector:
             env_step += buf.B
 
             # --- reward components and finished episodes ---------------------------------
-            env_c = a.lambda_e * out.reward
-            team_c = a.lambda_D * tq
-            ind_c = a.lambda_d * iq
+            env_c, team_c, ind_c = terms
             rs.ep_env = rs.ep_env + env_c
             rs.ep_team = rs.ep_team + team_c
             rs.ep_ind = rs.ep_ind + ind_c.mean(-1)

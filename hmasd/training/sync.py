@@ -11,53 +11,17 @@ window is cut (the async schedule with one group and no lag is this schedule, bi
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
-
 from hmasd.agent.batch import Batch
-from hmasd.training.rollout import (
-    Collector,
-    Dims,
-    RolloutBuffer,
-    RunningState,
-    staggered_start,
-)
+from hmasd.training.schedule import Schedule
 
 
-class SyncSchedule:
+class SyncSchedule(Schedule):
     """Collects one full ``(rollout_len, num_envs)`` batch per update into one reused buffer."""
 
     mode = "sync"
-
-    def __init__(
-        self,
-        agent: Any,
-        env: Any,
-        collector: Collector,
-        rollout_len: int,
-        dims: Dims,
-        device: torch.device,
-    ) -> None:
-        self.agent, self.env, self.collector = agent, env, collector
-        obs, state = staggered_start(env, agent.cfg.skill_interval)
-        num_envs = obs.shape[0]
-        self.rs = RunningState.initial(obs, state, agent.initial_hidden(num_envs))
-        self.buf = RolloutBuffer(rollout_len, num_envs, dims, device)
-        self.device = device
-
-    @property
-    def envs(self) -> list[Any]:
-        return [self.env]
 
     def next_batch(self, env_step: int) -> tuple[Batch, int]:
         """Roll out under the current version; the batch views the reused buffer, so it is
         valid until the next call (the update consumes it first)."""
         env_step = self.collector.collect(self.agent, self.env, self.rs, self.buf, env_step)
         return self.buf.batch(), env_step
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"running": self.rs.state_dict()}
-
-    def load_state_dict(self, d: dict[str, Any]) -> None:
-        self.rs = RunningState.from_state_dict(d["running"], self.device)

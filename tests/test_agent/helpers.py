@@ -10,7 +10,7 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from hmasd.agent import Batch, HMASDAgent, low_level_reward
+from hmasd.agent import Batch, HMASDAgent
 from hmasd.config import AgentConfig, EnvConfig
 from hmasd.env.uav_env import UAVBaseStationEnv
 from hmasd.training.rollout import Collector, Dims, RolloutBuffer, RunningState
@@ -74,7 +74,7 @@ def rollout(
         rs.ind.fill_(0)
     dims = Dims(N_AGENTS, OBS_DIM, STATE_DIM, ACT_DIM, agent.cfg.hidden_dim)
     buf = RolloutBuffer(T, B, dims, torch.device("cpu"))
-    Collector(agent.cfg, low_level_reward, tracker=None).collect(agent, env, rs, buf, 0)
+    Collector(agent.cfg, tracker=None).collect(agent, env, rs, buf, 0)
     return clone_batch(buf.batch())
 
 

@@ -1,5 +1,5 @@
 """HMASDAgent end to end on batches built by acting: one test per defect of the public script
-(SPEC top), plus acting, intrinsic reward, checkpoints and determinism."""
+plus acting, intrinsic reward, checkpoints and determinism."""
 
 from __future__ import annotations
 

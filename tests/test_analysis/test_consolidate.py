@@ -208,22 +208,6 @@ def test_eval_rows_carry_each_policy_and_runs_carry_the_method(tree: Tree, tmp_p
         assert runs.loc[key, "lambda_e"] == cfg["agent"]["lambda_e"]
 
 
-def test_method_order() -> None:
-    from analysis.consolidate import method_order
-
-    rows = [  # config, label, mode, groups, correction, method
-        ("fam_flat", "flat MAPPO", "sync", 1, "none", "flat MAPPO sync"),
-        ("fam_dec", "HMASD", "async", 4, "decoupled", "HMASD async G=4 + decoupled"),
-        ("fam8", "HMASD", "async", 8, "none", "HMASD async G=8"),
-        ("fam", "HMASD", "async", 4, "none", "HMASD async G=4"),
-        ("fam", "HMASD", "sync", 1, "none", "HMASD sync"),
-    ]
-    df = pd.DataFrame(rows, columns=["config", "label", "mode", "async_groups",
-                                     "async_correction", "method"]).assign(family="fam")
-    assert method_order(df) == ["HMASD sync", "HMASD async G=4", "HMASD async G=4 + decoupled",
-                                "HMASD async G=8", "flat MAPPO sync"]
-
-
 def test_sync_metrics_diagnostics(tree: Tree, tmp_path: Path) -> None:
     from analysis.schema import SYNC_DIAG_CSV
 

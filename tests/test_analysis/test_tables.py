@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 
 from analysis import stats
+from analysis.cells import PRIMARIES
 from analysis.consolidate import consolidate
-from analysis.tables import (
+from analysis.render import (
     CLAIMS_HEADER,
     COST_HEADER,
     CSV_COLUMNS,
     PERF_HEADER,
-    PRIMARIES,
     SECTIONS,
     SKILL_HEADER,
-    make_tables,
 )
+from analysis.tables import make_tables
 
 from .fixtures import CONFIGS, POLICIES, make_tree
 

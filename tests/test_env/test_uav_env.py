@@ -1,4 +1,4 @@
-"""UAVBaseStationEnv: API contract, invariants and radio sanity (SPEC section 1)."""
+"""UAVBaseStationEnv: API contract, invariants and radio sanity."""
 
 from __future__ import annotations
 
@@ -349,7 +349,7 @@ def test_max_users_per_uav_respected_in_crowds(num_envs: int, n_uavs: int) -> No
         most[cap] = 0.0
         for _ in range(10):
             out = env.step(random_actions(env, gen))
-            per_uav = env._served.sum(-1)  # (B, n): users each UAV served this step
+            per_uav = env.radio.served.sum(-1)  # (B, n): users each UAV served this step
             most[cap] = max(most[cap], float(per_uav.max()))
             assert bool((out.metrics["connected_users"] <= cap * n_uavs).all())
     assert most[4] == 4.0 and most[60] > 4.0  # the cap binds, and only because of the cap
@@ -370,7 +370,7 @@ def test_cooperative_hops_and_disconnected_uav() -> None:
     range of everything, so it is disconnected and its user is not served."""
     env = coop()
     out = place(env, CHAIN, UNDER)
-    hops, linked = env._hops()
+    hops, linked = env.radio.hops(env.uav_pos)
     assert hops[0, :3].tolist() == [1.0, 2.0, 3.0] and linked[0].tolist() == [1, 1, 1, 0]
     assert float(out.metrics["connectivity_ratio"][0]) == 0.75
     assert float(out.metrics["mean_hops"][0]) == pytest.approx(2.0)
@@ -384,7 +384,7 @@ def test_cooperative_hops_and_disconnected_uav() -> None:
 def test_cooperative_hops_never_exceed_max_hops(max_hops: int) -> None:
     env = coop(max_hops=max_hops)
     out = place(env, CHAIN, UNDER)
-    hops, linked = env._hops()
+    hops, linked = env.radio.hops(env.uav_pos)
     assert bool((hops[linked.bool()] <= max_hops).all())
     assert float(out.metrics["connectivity_ratio"][0]) == max_hops / 4
     assert float(out.metrics["connected_users"][0]) == max_hops

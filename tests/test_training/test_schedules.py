@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hmasd.agent.batch import Batch
-from hmasd.agent.hmasd import HMASDAgent, low_level_reward
+from hmasd.agent.hmasd import HMASDAgent
 from hmasd.config import derived
 from hmasd.errors import TrainingError
 from hmasd.seeding import GROUP_STREAM, derive_seed
@@ -135,7 +135,7 @@ def test_async_trains_on_everything_it_collects_once_each_group_on_its_snapshot(
     torch.manual_seed(0)
     agent = HMASDAgent(cfg.agent, env.n_agents, env.obs_dim, env.state_dim, env.action_dim, dev)
     dims = Dims(env.n_agents, env.obs_dim, env.state_dim, env.action_dim, cfg.agent.hidden_dim)
-    col = RecordingCollector(cfg.agent, low_level_reward, None)
+    col = RecordingCollector(cfg.agent, None)
     sched = AsyncSchedule(agent, env, col, 2, d.rollout_len, dims, dev)
     consumed, step = [], 0
     for _ in range(4):

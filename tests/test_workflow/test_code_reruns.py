@@ -79,10 +79,10 @@ def test_baselines_edit_reruns_only_baselines_and_aggregates(smoke_copy: Path) -
 
 
 def test_progress_plot_edit_reruns_no_evaluation(smoke_copy: Path) -> None:
-    """hmasd/tracking_plots.py only draws the train job's progress PNGs, which nothing
+    """hmasd/tracking/plots.py only draws the train job's progress PNGs, which nothing
     downstream reads: the train rule ignores it (common.smk, RULE_CODE_IGNORED), so neither
     training nor, through new checkpoints, evaluation reruns."""
-    change_a_constant(smoke_copy / "hmasd" / "tracking_plots.py")
+    change_a_constant(smoke_copy / "hmasd" / "tracking" / "plots.py")
     assert planned(smoke_copy) == []
 
 

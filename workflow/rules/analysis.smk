@@ -12,8 +12,6 @@ rule consolidate:
         consolidated_files(),
     log:
         f"{STUDY}/logs/consolidate/consolidate.log",
-    conda:
-        "../../environment.yml"
     threads: rule_resources("consolidate")["threads"]
     resources:
         mem_mb=rule_resources("consolidate")["mem_mb"],
@@ -34,8 +32,6 @@ rule figures:
         figure_outputs(),
     log:
         f"{STUDY}/logs/figures/figures.log",
-    conda:
-        "../../environment.yml"
     threads: rule_resources("figures")["threads"]
     resources:
         mem_mb=rule_resources("figures")["mem_mb"],
@@ -55,8 +51,6 @@ rule tables:
         table_outputs(),
     log:
         f"{STUDY}/logs/tables/tables.log",
-    conda:
-        "../../environment.yml"
     threads: rule_resources("tables")["threads"]
     resources:
         mem_mb=rule_resources("tables")["mem_mb"],

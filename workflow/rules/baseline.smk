@@ -7,8 +7,6 @@ rule baseline:
         "results/baselines/{config}/{policy}.json",
     log:
         "results/logs/baseline/{config}/{policy}.log",
-    conda:
-        "../../environment.yml"
     threads: rule_resources("baseline")["threads"]
     resources:
         mem_mb=rule_resources("baseline")["mem_mb"],

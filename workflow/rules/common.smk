@@ -8,6 +8,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from analysis.outputs import DATASETS, FIGURES
 from hmasd import codehash
 from hmasd.config import MODEL_PREFIX, MODES, PRESET_DIR
 from hmasd.errors import CodeHashError, ConfigError
@@ -86,29 +87,8 @@ STUDY = config["study_dir"].rstrip("/")
 # The hmasd CLI under the interpreter running Snakemake (the project's env), so shell rules
 # work without the venv on PATH, locally and in SLURM jobs.
 HMASD = f"{shlex.quote(sys.executable)} -m hmasd"
-# Must equal analysis.figures.FIGURES (tests/test_workflow/test_static.py checks it); kept
-# here so building the DAG never imports matplotlib.
-FIGURES = [
-    "learning_curves",
-    "performance_curves",
-    "sync_efficiency",
-    "policy_lag",
-    "skill_usage",
-    "reward_components",
-    "final_scores",
-    "staleness_ratios",
-]
-CONSOLIDATED = [
-    "runs",
-    "episodes",
-    "sync_metrics",
-    "reward_components",
-    "skill_usage",
-    "eval",
-    "baselines",
-    "benchmarks",
-]
-TABLE_FORMATS = ["csv", "md", "tex"]
+# FIGURES and CONSOLIDATED come from analysis/outputs.py (no matplotlib or pyarrow import).
+CONSOLIDATED = DATASETS
 
 CONFIG_NAMES = sorted(config["configs"])
 
@@ -179,12 +159,12 @@ RULE_CODE = {
     "figures": ["workflow/scripts/figures.py"],
     "tables": ["workflow/scripts/tables.py"],
 }
-# Modules a rule runs whose edits must not rerun it. hmasd.tracking_plots draws the train
+# Modules a rule runs whose edits must not rerun it. hmasd.tracking.plots draws the train
 # job's progress PNGs (paper_data/sync_training_progress_step_N.png): side products that no
 # declared output holds and no downstream rule reads, so a plot tweak should not retrain
 # every run and then re-evaluate and re-aggregate everything. Existing runs keep their old
 # PNGs; `snakemake -R train_sync train_async` redraws them (by retraining).
-RULE_CODE_IGNORED = {"train": ["hmasd.tracking_plots"]}
+RULE_CODE_IGNORED = {"train": ["hmasd.tracking.plots"]}
 
 
 def _rel(path: Path) -> str:
@@ -249,44 +229,50 @@ def consolidated_files() -> list[str]:
     return expand(f"{STUDY}/consolidated/{{name}}.parquet", name=CONSOLIDATED)
 
 
-def figure_files() -> list[str]:
-    return expand(f"{STUDY}/figures/{{name}}.{{ext}}", name=FIGURES, ext=["png", "pdf"])
-
-
-def table_files() -> list[str]:
-    return expand(f"{STUDY}/tables/sync_vs_async.{{ext}}", ext=TABLE_FORMATS) + [
-        f"{STUDY}/tables/readme_summary.md"
-    ]
-
-
 # `snakemake --report results/report.html`: the PNG figures and the CSV table, each with the
 # caption in workflow/report/ (paths relative to workflow/rules/, where the rules live).
 # (Bound to another name: a line starting with `report` is read as the report directive.)
 report_output = report
 
 
-def figure_outputs() -> list:
-    pngs = [
-        report_output(
-            f"{STUDY}/figures/{name}.png",
-            caption=f"../report/{name}.rst",
-            category="Figures",
-        )
-        for name in FIGURES
+def figure_files() -> list[str]:
+    return expand(f"{STUDY}/figures/{{name}}.{{ext}}", name=FIGURES, ext=["png", "pdf"])
+
+
+def table_files() -> list[str]:
+    names = [
+        "sync_vs_async.csv",
+        "sync_vs_async.md",
+        "sync_vs_async.tex",
+        "readme_summary.md",
     ]
-    return pngs + expand(f"{STUDY}/figures/{{name}}.pdf", name=FIGURES)
+    return [f"{STUDY}/tables/{name}" for name in names]
+
+
+# Rule outputs: the same files, the PNG figures and the CSV table marked for the report.
+# Captions resolve relative to the file of the rule that declares them (rules/analysis.smk),
+# so rule all, in the root Snakefile, lists the plain files.
+def figure_outputs() -> list:
+    return [
+        (
+            report_output(
+                f, caption=f"../report/{Path(f).stem}.rst", category="Figures"
+            )
+            if f.endswith(".png")
+            else f
+        )
+        for f in figure_files()
+    ]
 
 
 def table_outputs() -> list:
     return [
-        report_output(
-            f"{STUDY}/tables/sync_vs_async.csv",
-            caption="../report/sync_vs_async.rst",
-            category="Tables",
-        ),
-        f"{STUDY}/tables/sync_vs_async.md",
-        f"{STUDY}/tables/sync_vs_async.tex",
-        f"{STUDY}/tables/readme_summary.md",
+        (
+            report_output(f, caption="../report/sync_vs_async.rst", category="Tables")
+            if f.endswith(".csv")
+            else f
+        )
+        for f in table_files()
     ]
 
 

@@ -6,8 +6,6 @@ rule resolve_config:
         "results/configs/{config}.yaml",
     log:
         "results/logs/resolve_config/{config}.log",
-    conda:
-        "../../environment.yml"
     threads: rule_resources("resolve_config")["threads"]
     resources:
         mem_mb=rule_resources("resolve_config")["mem_mb"],

@@ -11,8 +11,6 @@ rule evaluate:
         "results/logs/evaluate/{config}/{mode}/seed{seed}.log",
     benchmark:
         "results/benchmarks/evaluate/{config}/{mode}/seed{seed}.tsv"
-    conda:
-        "../../environment.yml"
     threads: rule_resources("evaluate")["threads"]
     resources:
         mem_mb=rule_resources("evaluate")["mem_mb"],

@@ -17,8 +17,6 @@ for _mode in MODES:
             f"results/logs/train/{{config}}/{_mode}/seed{{seed}}.log",
         benchmark:
             f"results/benchmarks/train/{{config}}/{_mode}/seed{{seed}}.tsv"
-        conda:
-            "../../environment.yml"
         threads: rule_resources("train")["threads"]
         resources:
             mem_mb=rule_resources("train")["mem_mb"],

@@ -47,8 +47,8 @@ def render_progress(path: Path, hist: Mapping[str, np.ndarray], title: str = "")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    # Fixed margins, not layout="constrained": the constrained solver measured half of
-    # the ~1.5 s each figure took, paid at every export of every training run.
+    # Fixed margins, not layout="constrained": the constrained solver is about half of a
+    # figure's render time, paid at every export of every training run.
     fig = Figure(figsize=(15, 8.5), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 3)
