@@ -14,7 +14,9 @@ This module is the parser and the error plumbing only: it imports the subcommand
 fingerprints, is only its own subcommand's (see ``hmasd.codehash``).
 
 Every error a user can cause is one line ``hmasd: error: <message>`` on stderr, exit code 2
-(130 for Ctrl-C); bad usage exits 2 through argparse.
+(130 for Ctrl-C outside training); bad usage exits 2 through argparse. A training run
+stopped by SIGTERM, SIGINT or SIGUSR1 writes a resumable checkpoint and prints one line
+``hmasd: stopped: ...``, exit code 75 (:mod:`hmasd.training.signals`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hmasd.config import MODES
-from hmasd.errors import HMASDError, one_line
+from hmasd.errors import EXIT_STOPPED, HMASDError, StoppedError, one_line
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -151,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hmasd: error: interrupted", file=sys.stderr)
         return 130
+    except StoppedError as exc:
+        print(f"hmasd: stopped: {one_line(exc, limit=None)}", file=sys.stderr)
+        return EXIT_STOPPED
     except (HMASDError, FileNotFoundError) as exc:
         print(f"hmasd: error: {one_line(exc, limit=None)}", file=sys.stderr)
         return 2

@@ -17,6 +17,22 @@ class TrainingError(HMASDError):
     """Training cannot go on (e.g. a loss turned NaN)."""
 
 
+EXIT_STOPPED = 75
+"""Exit code of ``hmasd train`` stopped by a signal after writing a resumable checkpoint
+(``EX_TEMPFAIL`` of sysexits.h: try again later). Snakemake retries a failed job
+(``retries``), and the retry resumes from that checkpoint."""
+
+
+class StoppedError(HMASDError):
+    """A signal stopped training after a resumable checkpoint was written
+    (:mod:`hmasd.training.signals`); the CLI exits with :data:`EXIT_STOPPED`."""
+
+
+class StorageError(HMASDError):
+    """A write failed for lack of space (a full disk or quota); the file it would have
+    replaced is intact (:mod:`hmasd.io`)."""
+
+
 class ExportError(HMASDError):
     """A malformed or truncated export file."""
 

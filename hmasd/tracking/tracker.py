@@ -311,6 +311,10 @@ class Tracker:
             else {"mean_reward": self.last_eval[0], "std_reward": self.last_eval[1]},
         }
 
+    def flush(self) -> None:
+        """Write TensorBoard's buffered events to disk (a run stopping by a signal)."""
+        self.tb.flush()
+
     def close(self, summary: Mapping[str, Any] | None = None) -> None:
         """Export rows still pending (as ``*_step_{last env step}``), write
         ``sync_training_summary.json`` and close TensorBoard.

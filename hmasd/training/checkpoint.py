@@ -8,6 +8,7 @@ Files are written atomically, so a killed job always leaves its previous checkpo
 
 from __future__ import annotations
 
+import io
 import random
 import re
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 
 from hmasd.config import MODEL_PREFIX
 from hmasd.errors import CheckpointError, one_line
-from hmasd.io import atomic_path
+from hmasd.io import atomic_write
 
 FORMAT_VERSION = 1
 MAGIC = "hmasd-checkpoint"
@@ -119,8 +120,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` (see module docstring) to ``path`` atomically."""
     data = {"magic": MAGIC, "format_version": FORMAT_VERSION, **payload}
-    with atomic_path(path) as tmp:
-        torch.save(data, tmp)
+    # Serialised in memory first: torch.save's own file writer reports a full disk as an
+    # opaque RuntimeError, a plain file write as the OSError that hmasd.io turns into one
+    # clear line (the previous checkpoint stays intact either way).
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    atomic_write(path, lambda fh: fh.write(buf.getbuffer()), mode="wb")
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

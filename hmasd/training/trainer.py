@@ -30,13 +30,14 @@ from typing import Any
 import torch
 
 from hmasd.config import MODES, Config, derived, dump, to_dict
-from hmasd.errors import ConfigError
+from hmasd.errors import ConfigError, StoppedError
 from hmasd.io import atomic_write_json
 from hmasd.seeding import GROUP_STREAM, derive_seed, resolve_device, seed_everything
 from hmasd.training import checkpoint as ckpt
 from hmasd.training.async_ import AsyncSchedule
 from hmasd.training.evaluate import evaluate_agent, make_env
 from hmasd.training.rollout import Collector, Dims
+from hmasd.training.signals import StopRequest
 from hmasd.training.sync import SyncSchedule
 
 log = logging.getLogger(__name__)
@@ -277,6 +278,19 @@ class Run:
         ckpt.save_checkpoint(path, self.payload())
         log.debug("checkpoint %s", path)
 
+    def stop_checkpoint(self, t_start: float) -> Path:
+        """The periodic checkpoint of the current env step (what ``--resume-latest`` picks
+        up), written when a signal stops the run; TensorBoard is flushed. Rows pending for
+        the next export travel in the checkpoint, so the resumed run writes the same
+        export files as an uninterrupted one."""
+        p = self.p
+        path = ckpt.periodic_path(self.run_dir, self.mode, p.env_step)
+        p.elapsed, saved = p.elapsed + time.perf_counter() - t_start, p.elapsed
+        self.save(path)
+        p.elapsed = saved
+        self.tracker.flush()
+        return path
+
     # ---------------------------------------------------------------- evaluation
     def evaluate(self) -> dict[str, Any]:
         """Evaluate both policies; the headline one (``train.eval_policy``) feeds
@@ -403,12 +417,27 @@ def train(
     p, d = run.p, run.derived
     reporter = _Reporter(d.num_updates * cfg.train.batch_size, p.env_step, d.num_updates)
     t_start = time.perf_counter()
+    stopped_by = ""
     try:
-        while p.updates < d.num_updates:
-            run.step(t_start)
-            reporter.update(p, run.last_sps, run.recent)
+        # A scheduler's or the user's signal lets the update in progress finish, then
+        # stops with a resumable checkpoint (hmasd.training.signals).
+        with StopRequest() as stop:
+            while p.updates < d.num_updates:
+                run.step(t_start)
+                reporter.update(p, run.last_sps, run.recent)
+                if stop.requested and p.updates < d.num_updates:
+                    stopped_by = stop.name
+                    break
     finally:
         reporter.close()
+    if stopped_by:
+        path = run.stop_checkpoint(t_start)
+        message = (
+            f"{stopped_by} at env step {p.env_step} (update {p.updates} of {d.num_updates}): "
+            f"checkpoint {path}; `hmasd train ... --resume-latest` goes on from there"
+        )
+        log.warning("stopped by %s", message)
+        raise StoppedError(f"stopped by {message}")
     train_wall = p.elapsed + time.perf_counter() - t_start
 
     # Final evaluation (unless one just ran at this step), then best/final checkpoints.
