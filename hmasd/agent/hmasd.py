@@ -105,9 +105,9 @@ def reward_shares(
     with ``S = E|lambda_e r| + E|lambda_D log q_D| + E|lambda_d log q_d|``, means per
     agent-step. env_reward, team_logq (T, B); ind_logq (T, B, n). Near 0, the skills
     carry no reward signal and HMASD reduces to flat MAPPO with noise inputs."""
-    env_c = (cfg.lambda_e * env_reward).abs().mean()
-    team_c = (cfg.lambda_D * team_logq).abs().mean()
-    ind_c = (cfg.lambda_d * ind_logq).abs().mean()
+    env_c, team_c, ind_c = (
+        t.abs().mean() for t in reward_terms(cfg, env_reward, team_logq, ind_logq)
+    )
     total = (env_c + team_c + ind_c).clamp(min=1e-12)
     return team_c / total, ind_c / total
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from hmasd.tracking.exports import SIGNAL_COLUMNS
+
 from .helpers import make_agent, rollout
 
 
@@ -37,14 +39,7 @@ def test_reward_shares_and_majority_known_values() -> None:
 def test_update_reports_signal_and_staleness_measures() -> None:
     agent = make_agent()
     metrics = agent.update(rollout(agent, T=8, B=3))
-    for name in (
-        "intrinsic_share_team",
-        "intrinsic_share_ind",
-        "team_disc_accuracy",
-        "ind_disc_accuracy",
-        "team_skill_majority",
-        "ind_skill_majority",
-    ):
+    for name in SIGNAL_COLUMNS:  # every measure the sync_metrics export carries
         assert 0.0 <= metrics[f"skills/{name}"] <= 1.0, name
     # A fresh batch: every sample has lag 0 and the learner is the behaviour policy.
     assert metrics["staleness/clipfrac_lag0"] == 0.0
