@@ -32,6 +32,9 @@ EVAL_METRICS = {  # eval.parquet column -> metric name of the table
 }
 COST_METRICS = ("env_steps_per_s", "sync_efficiency", "train_wall_time_s", "peak_rss_mb",
                 "stale_fraction", "mean_lag")
+# Measured on the machine, so they differ between identical runs (load, interruptions);
+# every other number of the tables is reproducible (docs/reproducibility.md).
+TIMING_METRICS = ("env_steps_per_s", "sync_efficiency", "train_wall_time_s", "peak_rss_mb")
 # Per-run means over the last LAST_FRACTION of updates (sync_metrics diagnostics).
 SKILL_METRICS = ("intrinsic_share", "intrinsic_share_team", "intrinsic_share_ind",
                  "team_disc_accuracy", "team_skill_majority", "ind_disc_accuracy",

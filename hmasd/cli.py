@@ -16,7 +16,9 @@ fingerprints, is only its own subcommand's (see ``hmasd.codehash``).
 Every error a user can cause is one line ``hmasd: error: <message>`` on stderr, exit code 2
 (130 for Ctrl-C outside training); bad usage exits 2 through argparse. A training run
 stopped by SIGTERM, SIGINT or SIGUSR1 writes a resumable checkpoint and prints one line
-``hmasd: stopped: ...``, exit code 75 (:mod:`hmasd.training.signals`).
+``hmasd: stopped by SIGTERM at env step ...``, exit code 75 (:mod:`hmasd.training.signals`);
+``train`` takes those signals over before it imports torch, so one that comes during
+start-up still stops the run cleanly, after its first update (:mod:`hmasd.commands.train`).
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("hmasd: error: interrupted", file=sys.stderr)
         return 130
     except StoppedError as exc:
-        print(f"hmasd: stopped: {one_line(exc, limit=None)}", file=sys.stderr)
+        print(f"hmasd: {one_line(exc, limit=None)}", file=sys.stderr)
         return EXIT_STOPPED
     except (HMASDError, FileNotFoundError) as exc:
         print(f"hmasd: error: {one_line(exc, limit=None)}", file=sys.stderr)

@@ -50,8 +50,8 @@ def _raise_if_full(exc: OSError, path: Path) -> None:
     # Some writers (pyarrow) report the OS error in their message only.
     if exc.errno in NO_SPACE or "No space left on device" in str(exc):
         raise StorageError(
-            f"{path}: no space left on the device; nothing was written and the previous "
-            "file is intact"
+            f"{path}: no space left on the device; nothing was written (a previous "
+            "version of the file is intact)"
         ) from None
 
 

@@ -8,13 +8,23 @@ from typing import Any
 
 from hmasd.commands.common import check_checkpoint_path, check_out_dir, config_name, load_config
 from hmasd.config import budget_warning
-from hmasd.training.checkpoint import latest_checkpoint
-from hmasd.training.trainer import train
+from hmasd.training.signals import StopRequest
 
 log = logging.getLogger("hmasd")
 
 
 def run(args: argparse.Namespace) -> int:
+    # The stop signals are ours before torch is imported (seconds): one that comes during
+    # start-up stops the run after its first update instead of killing it.
+    with StopRequest() as stop:
+        return _train(args, stop)
+
+
+def _train(args: argparse.Namespace, stop: StopRequest) -> int:
+    # Imported here, once the handlers are in place (hmasd.codehash follows these too).
+    from hmasd.training.checkpoint import latest_checkpoint
+    from hmasd.training.trainer import train
+
     check_out_dir(args.out)
     if args.model_path is not None:
         check_checkpoint_path(args.model_path)
@@ -40,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         resume_from=resume,
         config_name=config_name(args.config),
+        stop=stop,
     )
     log.info(
         "finished: %d env steps, %d updates, %.0f env-steps/s -> %s",

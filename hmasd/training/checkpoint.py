@@ -63,6 +63,13 @@ def best_path(run_dir: Path, mode: str) -> Path:
     return models_dir(run_dir) / f"{PREFIX[mode]}.pt"
 
 
+def best_so_far_path(run_dir: Path, mode: str) -> Path:
+    """The best checkpoint while training runs. Not a DAG output, so it survives when
+    Snakemake deletes a failed attempt's outputs, and a resumed run ends with the best
+    checkpoint of the uninterrupted one; :func:`best_path` is its copy at the end."""
+    return models_dir(run_dir) / f"{PREFIX[mode]}_best_so_far.pt"
+
+
 def final_path(run_dir: Path, mode: str) -> Path:
     return models_dir(run_dir) / f"{PREFIX[mode]}_final.pt"
 

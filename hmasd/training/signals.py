@@ -1,17 +1,20 @@
 """Stopping a training run on a scheduler's signal, with nothing lost but time.
 
-A cluster stops a job with SIGTERM (preemption, ``scancel``; SIGKILL follows after a grace
-period), warns it before its time limit with the signal ``sbatch --signal`` names
-(SIGUSR1 in ``profiles/slurm``), and a person stops it with Ctrl-C (SIGINT). Inside
+A cluster stops a job with SIGTERM (preemption, ``scancel``, a time limit; SIGKILL follows
+after a grace period), warns it before its time limit with the signal ``sbatch --signal``
+names (SIGTERM in ``profiles/slurm``, SIGUSR1 at many sites), and a person stops it with
+Ctrl-C (SIGINT). Inside
 :func:`hmasd.training.trainer.train`, :class:`StopRequest` turns the first of these into a
 request: the update in progress finishes, the run writes a resumable checkpoint (the
 periodic checkpoint of that env step, which ``hmasd train --resume-latest`` picks up) and
 stops with :class:`~hmasd.errors.StoppedError`, which the CLI reports in one line with
 exit code :data:`~hmasd.errors.EXIT_STOPPED`. Resuming gives the weights and exports of
 the uninterrupted run, bit for bit (tested for every signal, at several updates, in both
-modes). A second signal of the kind stops at once (the default action: SIGINT raises
-``KeyboardInterrupt``). The signals act from the first update to the last; one that comes
-during the final evaluation and checkpoints has its default effect.
+modes). A second signal stops at once (the default action: SIGINT raises
+``KeyboardInterrupt``). ``hmasd train`` enters the request before it imports torch, so a
+signal during start-up stops the run after its first update, and one during the final
+evaluation and checkpoints lets the run finish (nothing is left to save); called directly,
+:func:`~hmasd.training.trainer.train` enters its own around the training loop.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ import torch
 
 from hmasd.config import MODES, Config, derived, dump, to_dict
 from hmasd.errors import ConfigError, StoppedError
-from hmasd.io import atomic_write_json
+from hmasd.io import atomic_path, atomic_write_json
 from hmasd.seeding import GROUP_STREAM, derive_seed, resolve_device, seed_everything
 from hmasd.training import checkpoint as ckpt
 from hmasd.training.async_ import AsyncSchedule
@@ -321,7 +321,7 @@ class Run:
         )
         if self.p.best_eval is None or head["mean_reward"] > self.p.best_eval:
             self.p.best_eval = head["mean_reward"]
-            self.save(ckpt.best_path(self.run_dir, self.mode))
+            self.save(ckpt.best_so_far_path(self.run_dir, self.mode))
         return res
 
     # ---------------------------------------------------------------- one update
@@ -382,6 +382,7 @@ def train(
     resume_from: Path | None = None,
     agent_cls: type | None = None,
     config_name: str | None = None,
+    stop: StopRequest | None = None,
 ) -> dict[str, Any]:
     """Train HMASD under the ``sync`` or ``async`` schedule; returns the run summary.
 
@@ -389,6 +390,9 @@ def train(
     continue from; the run then ends with the same weights and exports as if it had never
     stopped (CPU). ``agent_cls``: an :class:`~hmasd.agent.HMASDAgent` subclass (tests).
     ``config_name``: recorded in checkpoints and the summary (eval JSONs carry it on).
+    ``stop``: a :class:`StopRequest` the caller entered before start-up (``hmasd train``
+    does, so that a signal during its imports and set-up is honoured after the first
+    update); by default the training loop enters its own.
     Writes ``run_dir/{config.yaml, models/, tb/, paper_data/, train_summary.json}``.
     """
     _check(cfg, mode)
@@ -421,7 +425,9 @@ def train(
     try:
         # A scheduler's or the user's signal lets the update in progress finish, then
         # stops with a resumable checkpoint (hmasd.training.signals).
-        with StopRequest() as stop:
+        with ExitStack() as stack:
+            if stop is None:
+                stop = stack.enter_context(StopRequest())
             while p.updates < d.num_updates:
                 run.step(t_start)
                 reporter.update(p, run.last_sps, run.recent)
@@ -433,19 +439,22 @@ def train(
     if stopped_by:
         path = run.stop_checkpoint(t_start)
         message = (
-            f"{stopped_by} at env step {p.env_step} (update {p.updates} of {d.num_updates}): "
-            f"checkpoint {path}; `hmasd train ... --resume-latest` goes on from there"
+            f"stopped by {stopped_by} at env step {p.env_step} (update {p.updates} of "
+            f"{d.num_updates}): checkpoint {path}; `hmasd train ... --resume-latest` goes "
+            "on from there"
         )
-        log.warning("stopped by %s", message)
-        raise StoppedError(f"stopped by {message}")
+        log.warning("%s", message)
+        raise StoppedError(message)
     train_wall = p.elapsed + time.perf_counter() - t_start
 
     # Final evaluation (unless one just ran at this step), then best/final checkpoints.
     if p.last_eval_step != p.env_step:
         run.evaluate()
-    best = ckpt.best_path(run_dir, mode)
+    best = ckpt.best_so_far_path(run_dir, mode)
     if not best.exists():
         run.save(best)
+    with atomic_path(ckpt.best_path(run_dir, mode)) as tmp:
+        shutil.copyfile(best, tmp)
     p.elapsed += time.perf_counter() - t_start
     run.save(ckpt.final_path(run_dir, mode))
     n = max(p.updates, 1)

@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 from hmasd.cli import main
-from hmasd.training.checkpoint import final_path, latest_checkpoint, load_checkpoint, periodic_path
+from hmasd.training.checkpoint import (
+    best_path,
+    final_path,
+    latest_checkpoint,
+    load_checkpoint,
+    periodic_path,
+)
 from hmasd.training.trainer import train
 
 from .helpers import TINY, assert_same_state, tiny_config
@@ -98,4 +104,26 @@ def test_resume_latest_extends_a_shorter_run(full_runs: dict[str, Path], tmp_pat
     a = load_checkpoint(final_path(full_runs["sync"], "sync"))
     b = load_checkpoint(final_path(out, "sync"))
     assert b["env_step"] == 96
+    assert_same_state(a["agent"], b["agent"])
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_retried_job_ends_with_the_best_checkpoint_of_the_uninterrupted_run(
+    full_runs: dict[str, Path], tmp_path: Path, mode: str
+) -> None:
+    """A job stopped after step 64, whose outputs (best and final checkpoints) Snakemake
+    deleted before the retry. In this run the evaluation at step 64 beats the final one,
+    so the best checkpoint is not the final one: it must survive the retry."""
+    full = full_runs[mode]
+    summary = json.loads((full / "train_summary.json").read_text())
+    assert summary["best_eval_mean_reward"] > summary["final_eval"]["mean_reward"]
+    resumed = tmp_path / "resumed"
+    shutil.copytree(full / "models", resumed / "models")
+    for path in (best_path(resumed, mode), final_path(resumed, mode),
+                 periodic_path(resumed, mode, 96)):
+        path.unlink()
+    train(tiny_config(), mode, 0, resumed, resume_from=latest_checkpoint(resumed, mode))
+    a = load_checkpoint(best_path(full, mode))
+    b = load_checkpoint(best_path(resumed, mode))
+    assert a["env_step"] == b["env_step"] == 64
     assert_same_state(a["agent"], b["agent"])

@@ -98,9 +98,39 @@ def test_sigterm_to_the_cli_exits_75_and_resume_latest_finishes(tmp_path: Path) 
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_STOPPED, err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("hmasd: stopped: stopped by SIGTERM at env step "), err
+    assert last.startswith("hmasd: stopped by SIGTERM at env step "), err
     ckpt = latest_checkpoint(out, "async")
     assert ckpt is not None and str(ckpt) in last
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(final_path(out, "async"))["env_step"] == 9600
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has a handler installed for ``sig`` (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")
+def test_a_signal_during_start_up_stops_after_the_first_update(tmp_path: Path) -> None:
+    """SIGUSR1 while `hmasd train` still imports torch (a SLURM warning can come that
+    early): the run does one update, checkpoints and exits 75, instead of dying."""
+    out = tmp_path / "run"
+    sets = [f"--set={sec}.{k}={v}" for sec, vals in TINY.items() for k, v in vals.items()]
+    argv = [sys.executable, "-m", "hmasd", "train", "--config", "smoke", "--mode", "sync",
+            "--seed", "0", "--out", str(out), *sets, "--resume-latest"]
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _catches(proc.pid, signal.SIGUSR1):
+        assert proc.poll() is None and time.monotonic() < deadline, "no handler installed"
+        time.sleep(0.005)
+    assert not (out / "tb").exists()  # still starting up
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_STOPPED, err
+    steps = tiny_config().train.batch_size
+    assert f"hmasd: stopped by SIGUSR1 at env step {steps} (update 1 of" in err, err
+    assert latest_checkpoint(out, "sync") == periodic_path(out, "sync", steps)

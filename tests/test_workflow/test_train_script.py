@@ -53,9 +53,20 @@ def test_fingerprint_follows_config_values_and_code(train_script, tmp_path: Path
     assert train_script.fingerprint(config, "code-a") != fp
 
 
-def test_interrupted_attempt_with_same_fingerprint_resumes(train_script, tmp_path) -> None:
+def test_fingerprint_follows_the_torch_version(train_script, tmp_path, monkeypatch) -> None:
+    config = tmp_path / "smoke.yaml"
+    config.write_text("train: {num_envs: 4}\n")
+    fp = train_script.fingerprint(config, "code")
+    monkeypatch.setattr(train_script, "version", lambda name: "0.0.0")
+    assert train_script.fingerprint(config, "code") != fp
+
+
+@pytest.mark.parametrize("status", ["running", "done"])
+def test_an_attempt_with_same_fingerprint_resumes(train_script, tmp_path, status) -> None:
+    """Interrupted, or finished but failed afterwards (Snakemake then deleted its outputs):
+    the run goes on from its newest checkpoint."""
     run = _run_dir(tmp_path)
-    (run / ".train_attempt.json").write_text(json.dumps({"fingerprint": "f", "status": "running"}))
+    (run / ".train_attempt.json").write_text(json.dumps({"fingerprint": "f", "status": status}))
     assert train_script.prepare_run_dir(run, "f") is True
     assert (run / "models" / "hmasd_async_tracking_128.pt").exists()
     assert (run / "tb" / "events").exists()
@@ -65,7 +76,6 @@ def test_interrupted_attempt_with_same_fingerprint_resumes(train_script, tmp_pat
     "previous",
     [
         None,  # no attempt file: e.g. a run dir from before, or a hand-made one
-        {"fingerprint": "f", "status": "done"},  # finished: a rerun was asked for
         {"fingerprint": "old", "status": "running"},  # config or code changed since the kill
         "not json",
     ],

@@ -4,12 +4,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from joblog import redirect_to
+from joblog import run_logged
 
 
 def main(smk: Any) -> int:
-    with redirect_to(smk.log[0]):
-        return run(smk)
+    return run_logged(smk.log[0], lambda: run(smk))
 
 
 def run(smk: Any) -> int:

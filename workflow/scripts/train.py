@@ -1,13 +1,17 @@
 """Snakemake `train_{mode}` job: fresh start or resume, then `hmasd train --resume-latest`.
 
 `--resume-latest` resumes from the newest periodic checkpoint in the run dir. That is right
-after a kill (node loss, `kill -9`, timeout), but wrong when Snakemake reruns a job because
-its config, its code or a forced rerun asked for it: the old checkpoints would be picked up
-as if the run had been interrupted. So each attempt leaves `.train_attempt.json` (a hash of
-the resolved config's values and of the rule's code fingerprint, and "running"/"done");
-only an unfinished attempt with the same hash is resumed. Anything else wipes the run's
-training state and starts fresh. The code fingerprint is the rule's `params.code`
-(hmasd/codehash.py: the meaning of the code, so a docstring edit keeps a resumable attempt).
+after a kill (node loss, `kill -9`, a scheduler's signal or time limit), and after a job
+that finished training but failed afterwards (killed while Snakemake checked its outputs,
+which Snakemake then deleted): the run goes on from where it was, and ends with the
+uninterrupted run's results. It is wrong when the config or the code changed: the old
+checkpoints would be picked up as if nothing had. So each attempt leaves
+`.train_attempt.json` with a hash of the resolved config's values, the rule's code
+fingerprint and the torch version; an attempt with the same hash is resumed, anything else
+wipes the run's training state and starts fresh. The code fingerprint is the rule's
+`params.code` (hmasd/codehash.py: the meaning of the code, so a docstring edit keeps a
+resumable attempt). A forced rerun of an unchanged run (`--forcerun`) therefore reproduces
+it from its newest checkpoint; delete the run's directory to train it again from scratch.
 """
 
 import hashlib
@@ -15,6 +19,7 @@ import json
 import os
 import shutil
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +35,22 @@ TRAINING_STATE = ("models", "tb", "paper_data", "config.yaml", "train_summary.js
 
 def fingerprint(config: str | Path, code: str) -> str:
     """sha256 over the values of the resolved ``config`` (YAML; comments and layout do not
-    count) and ``code``, the rule's semantic code fingerprint."""
+    count), ``code`` (the rule's semantic code fingerprint) and the torch version (read
+    from the package metadata: importing torch takes seconds, during which a scheduler's
+    signal would not yet be handled)."""
     values = json.dumps(read_yaml(Path(config)), sort_keys=True)
-    return hashlib.sha256(f"{values}\0{code}".encode()).hexdigest()
+    return hashlib.sha256(f"{values}\0{code}\0{version('torch')}".encode()).hexdigest()
 
 
 def prepare_run_dir(run_dir: Path, fp: str) -> bool:
-    """Keep the run dir of an interrupted attempt with the same fingerprint (-> resume,
-    True); otherwise remove its training state (-> fresh start, False)."""
+    """Keep the run dir of an earlier attempt with the same fingerprint, interrupted or
+    finished (-> resume, True); otherwise remove its training state (-> fresh start,
+    False)."""
     try:
         previous = json.loads((run_dir / ATTEMPT).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         previous = None
-    resume = (
-        isinstance(previous, dict)
-        and previous.get("status") == "running"
-        and previous.get("fingerprint") == fp
-    )
+    resume = isinstance(previous, dict) and previous.get("fingerprint") == fp
     if not resume:
         for name in TRAINING_STATE:
             path = run_dir / name
@@ -63,10 +67,13 @@ def prepare_run_dir(run_dir: Path, fp: str) -> bool:
 
 def main(smk: Any) -> int:
     run_dir = Path(smk.output.summary).parent
+    fp = fingerprint(smk.input.config, smk.params.code)
+    resume = prepare_run_dir(run_dir, fp)
+    state = "resuming an interrupted attempt" if resume else "fresh start"
+    # Snakemake replaces the job's log at each attempt; the job's own output (the SLURM
+    # log of a cluster job) keeps one line per attempt.
+    print(f"[train job] {state} in {run_dir}", file=sys.stderr, flush=True)
     with redirect_to(smk.log[0]):
-        fp = fingerprint(smk.input.config, smk.params.code)
-        resume = prepare_run_dir(run_dir, fp)
-        state = "resuming an interrupted attempt" if resume else "fresh start"
         argv = [
             "train",
             "--config",
@@ -87,6 +94,9 @@ def main(smk: Any) -> int:
         code = hmasd_main(argv)
         if code == 0:
             atomic_write_json(run_dir / ATTEMPT, {"fingerprint": fp, "status": "done"})
+    if code != 0:  # how the attempt ended (e.g. "hmasd: stopped by SIGUSR1 at env step ...")
+        lines = Path(smk.log[0]).read_text().strip().splitlines()
+        print(f"[train job] {lines[-1] if lines else f'exit {code}'}", file=sys.stderr)
     return code
 
 
