@@ -4,9 +4,11 @@ like the uninterrupted one (weights, optimisers, schedule state and exports)."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -134,3 +136,36 @@ def test_a_signal_during_start_up_stops_after_the_first_update(tmp_path: Path) -
     steps = tiny_config().train.batch_size
     assert f"hmasd: stopped by SIGUSR1 at env step {steps} (update 1 of" in err, err
     assert latest_checkpoint(out, "sync") == periodic_path(out, "sync", steps)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_signals_at_random_moments_resume_bit_identical(tmp_path: Path, mode: str) -> None:
+    """SIGTERM from a timer thread at seeded random moments of a 10-update run (collection,
+    update, logging, checkpointing: wherever the main thread is). Each stopped run resumes
+    and ends like the uninterrupted one; most of the moments fall within training."""
+    cfg = tiny_config(train={"total_env_steps": 320, "checkpoint_interval": 64,
+                             "eval_interval": 160})
+    full = tmp_path / "full"
+    start = time.perf_counter()
+    train(cfg, mode, 0, full)
+    duration = time.perf_counter() - start
+    rng = random.Random(f"{mode}-signals")
+    stopped_at = []
+    for i in range(3):
+        out = tmp_path / f"run{i}"
+        timer = threading.Timer(rng.uniform(0.05, 0.9) * duration, os.kill,
+                                (os.getpid(), signal.SIGTERM))
+        timer.start()
+        try:
+            train(cfg, mode, 0, out)
+        except StoppedError as exc:
+            stopped_at.append(int(str(exc).split("env step ")[1].split()[0]))
+            train(cfg, mode, 0, out, resume_from=latest_checkpoint(out, mode))
+        finally:
+            timer.join()
+        a, b = load_checkpoint(final_path(full, mode)), load_checkpoint(final_path(out, mode))
+        assert_same_state(a["agent"], b["agent"])
+        assert assert_same_exports(full, out) >= 2
+    print(f"{mode}: stopped at env steps {stopped_at} of 320")
+    assert len(stopped_at) >= 2, stopped_at

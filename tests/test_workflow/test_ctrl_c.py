@@ -57,5 +57,6 @@ def test_ctrl_c_leaves_train_jobs_resumable_and_the_rerun_matches(tmp_path: Path
         log = (root / f"results/logs/train/long/{mode}/seed0.log").read_text()
         (step,) = assert_resumed_where_stopped(attempts, log, "SIGINT")
         assert CKPT <= step < TOTAL
+        print(f"train_{mode}: stopped by SIGINT at env step {step}, resumed there")
     assert undisturbed.wait(timeout=600) == 0
     assert_same_results(root, reference)
