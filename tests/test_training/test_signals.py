@@ -147,25 +147,30 @@ def test_signals_at_random_moments_resume_bit_identical(tmp_path: Path, mode: st
     cfg = tiny_config(train={"total_env_steps": 320, "checkpoint_interval": 64,
                              "eval_interval": 160})
     full = tmp_path / "full"
-    start = time.perf_counter()
-    train(cfg, mode, 0, full)
-    duration = time.perf_counter() - start
+    duration = train(cfg, mode, 0, full)["wall_time_s"]  # the run itself, without start-up
     rng = random.Random(f"{mode}-signals")
     stopped_at = []
-    for i in range(3):
-        out = tmp_path / f"run{i}"
-        timer = threading.Timer(rng.uniform(0.05, 0.9) * duration, os.kill,
-                                (os.getpid(), signal.SIGTERM))
-        timer.start()
-        try:
-            train(cfg, mode, 0, out)
-        except StoppedError as exc:
-            stopped_at.append(int(str(exc).split("env step ")[1].split()[0]))
-            train(cfg, mode, 0, out, resume_from=latest_checkpoint(out, mode))
-        finally:
-            timer.join()
-        a, b = load_checkpoint(final_path(full, mode)), load_checkpoint(final_path(out, mode))
-        assert_same_state(a["agent"], b["agent"])
-        assert assert_same_exports(full, out) >= 2
+    # A timer that fires after train() returned (handlers restored) must not end pytest.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        for i in range(3):
+            out = tmp_path / f"run{i}"
+            timer = threading.Timer(rng.uniform(0.1, 0.9) * duration, os.kill,
+                                    (os.getpid(), signal.SIGTERM))
+            timer.start()
+            try:
+                train(cfg, mode, 0, out)
+            except StoppedError as exc:
+                stopped_at.append(int(str(exc).split("env step ")[1].split()[0]))
+                timer.join()
+                train(cfg, mode, 0, out, resume_from=latest_checkpoint(out, mode))
+            finally:
+                timer.join()
+            a = load_checkpoint(final_path(full, mode))
+            b = load_checkpoint(final_path(out, mode))
+            assert_same_state(a["agent"], b["agent"])
+            assert assert_same_exports(full, out) >= 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(f"{mode}: stopped at env steps {stopped_at} of 320")
     assert len(stopped_at) >= 2, stopped_at

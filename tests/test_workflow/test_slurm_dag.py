@@ -1,7 +1,7 @@
 """The DAG through the SLURM executor on the local single-node test cluster, with the two
 ways a cluster stops a job: `scancel --signal=TERM` (preemption) of one train job and a time
-limit on the other. Every rule runs as a SLURM job; both train jobs stop with a checkpoint,
-are retried, resume, and the DAG ends with the results of an undisturbed run."""
+limit on the other. Every rule runs as a SLURM job; both train jobs are retried and resume
+from their newest checkpoint, and the DAG ends with the results of an undisturbed run."""
 
 from __future__ import annotations
 
@@ -94,8 +94,9 @@ def test_a_cancelled_and_a_timed_out_train_job_resume_through_slurm(
     # Preempted: stopped by the TERM after the update in progress, resumed from there.
     stops = assert_resumed_where_stopped(attempts["sync"], logs["sync"], "SIGTERM")
     print(f"train_sync: {len(attempts['sync'])} SLURM jobs, stopped at env steps {stops}")
-    # Timed out: SLURM's TERM at the limit ends the step; the job's own output may end
-    # before the stop line, so the evidence is the job state and where the retry resumed.
+    # Timed out without a warning: SLURM ends the job at its limit, here before the
+    # stop checkpoint is written, so the retry resumes from the newest periodic one; the
+    # evidence is the job state and where the last retry resumed.
     assert "SLURM status is: 'TIMEOUT'" in out, out[-6000:]
     assert len(attempts["async"]) >= 2
     assert "[train job] fresh start" in attempts["async"][0]
