@@ -58,7 +58,9 @@ def prepare_run_dir(run_dir: Path, fp: str) -> bool:
                 shutil.rmtree(path)
             elif path.exists():
                 path.unlink()
-    # The pid lets an operator (or the kill -9 test) find the job's training process.
+    # The pid lets an operator (or the kill -9 test) find the job's training process. The
+    # status ("running", then "done") is for the operator too: resuming depends on the
+    # fingerprint alone.
     atomic_write_json(
         run_dir / ATTEMPT, {"fingerprint": fp, "status": "running", "pid": os.getpid()}
     )
