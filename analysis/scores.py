@@ -30,11 +30,10 @@ EVAL_METRICS = {  # eval.parquet column -> metric name of the table
     "throughput_mbps": "throughput_mbps",
     "connected_users": "connected_users",
 }
-COST_METRICS = ("env_steps_per_s", "sync_efficiency", "train_wall_time_s", "peak_rss_mb",
-                "stale_fraction", "mean_lag")
 # Measured on the machine, so they differ between identical runs (load, interruptions);
 # every other number of the tables is reproducible (docs/reproducibility.md).
 TIMING_METRICS = ("env_steps_per_s", "sync_efficiency", "train_wall_time_s", "peak_rss_mb")
+COST_METRICS = (*TIMING_METRICS, "stale_fraction", "mean_lag")
 # Per-run means over the last LAST_FRACTION of updates (sync_metrics diagnostics).
 SKILL_METRICS = ("intrinsic_share", "intrinsic_share_team", "intrinsic_share_ind",
                  "team_disc_accuracy", "team_skill_majority", "ind_disc_accuracy",
