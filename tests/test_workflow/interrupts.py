@@ -12,7 +12,7 @@ import yaml
 from test_training.helpers import assert_same_state
 
 from analysis.scores import TIMING_METRICS
-from hmasd.training.checkpoint import final_path, load_checkpoint
+from hmasd.training.checkpoint import final_path, load_checkpoint, periodic_path
 
 from .helpers import SNAKEMAKE, copy_repo, job_env
 
@@ -63,8 +63,7 @@ def two_copies(
 
 
 def first_checkpoint(root: Path, mode: str) -> Path:
-    name = "hmasd_sync_enhanced_tracking" if mode == "sync" else "hmasd_async_tracking"
-    return root / RUNS[mode] / "models" / f"{name}_{CKPT}.pt"
+    return periodic_path(root / RUNS[mode], mode, CKPT)
 
 
 def assert_same_results(root: Path, reference: Path) -> None:
