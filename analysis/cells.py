@@ -26,7 +26,8 @@ episodes):
   detect its estimate; the declared primary comparisons (:data:`PRIMARIES`) are
   Holm-adjusted within each family and carry the verdicts;
 - skills: whether the discriminators carry signal (intrinsic reward share, discriminator
-  accuracy against chance and the majority-class rate);
+  accuracy against chance and the majority-class rate), and whether runs whose individual
+  skills carry more signal end with lower coverage and return (skill cost);
 - cost: speed, memory and on-policy-ness.
 
 The bootstrap RNG is seeded (``analysis.stats.SEED``), so the cells are identical on rerun.
@@ -436,6 +437,34 @@ def skill_cells(fam: Family) -> list[Cell]:
     return cells
 
 
+SKILL_COST_OUTCOMES = ("coverage", "final_return")
+SKILL_COST_RUNS = "HMASD runs (every method with skills)"
+
+
+def skill_cost_cells(fam: Family) -> list[Cell]:
+    """Do the skills cost performance? Over every run of the family's methods with more
+    than one individual skill: the rank association (:func:`analysis.stats.
+    within_group_spearman`, within method) between a run's individual-skill signal (q_d's
+    accuracy minus the majority rate, last 20% of updates) and its final coverage and
+    return. Negative: runs whose individual skills say more about the skill end worse.
+    Descriptive of these runs (the skills' strength is not set per run)."""
+    sc = fam.scores[fam.scores["n_ind_skills"] > 1]
+    margin = (sc["ind_disc_accuracy"] - sc["ind_skill_majority"]).to_numpy(np.float64)
+    methods = sc["method"].to_numpy()
+    seeds = sc.index.get_level_values("seed").to_numpy()
+    cells: list[Cell] = []
+    for outcome in SKILL_COST_OUTCOMES:
+        y = sc[outcome].to_numpy(np.float64)
+        rho, lo, hi, p = stats.within_group_spearman(margin, y, methods, seeds)
+        n = int(np.sum(np.isfinite(margin) & np.isfinite(y)))
+        c = Cell("skill_cost", fam.name, SKILL_COST_RUNS, outcome, "spearman_within", rho,
+                 lo, hi, n, n_of="runs", n_ref=len(set(methods)),
+                 note="ind. skill margin (accuracy - majority) vs outcome, within method; "
+                 "CI over seeds, permutation p; descriptive")
+        cells += [c, replace(c, estimator="perm_p", value=p, low=math.nan, high=math.nan)]
+    return cells
+
+
 def build_cells(data: dict[str, pd.DataFrame]) -> list[Cell]:
     """Every number of the tables, in a fixed order (section, family, method, metric)."""
     scores = run_scores(data)
@@ -452,6 +481,8 @@ def build_cells(data: dict[str, pd.DataFrame]) -> list[Cell]:
         cells += comps[fam.name]
     for fam in fams:
         cells += skill_cells(fam)
+    for fam in fams:
+        cells += skill_cost_cells(fam)
     for fam in fams:
         cells += cost_cells(fam)
     return cells

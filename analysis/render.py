@@ -149,6 +149,9 @@ PRIMARY_HEADER = ["Family", "Primary", "Comparison", "Metric", "N", "Estimate [9
 SKILL_HEADER = ["Family", "Method", "N", "Intrinsic share (team + ind.)", "Team share",
                 "Ind. share", "Team disc. accuracy (x chance)", "Team chance / majority",
                 "Ind. disc. accuracy (x chance)", "Ind. chance / majority"]
+SKILL_COST_HEADER = ["Family", "Runs", "Outcome", "N runs (methods)",
+                     "Spearman rho, ind. skill margin vs outcome, within method [95% CI]",
+                     "Permutation p"]
 COST_HEADER = ["Family", "Method", "N", "Env-steps/s", "Sync eff. (samples/s)",
                "Train wall (s)", "Peak RSS (MB)", "Stale fraction", "Mean lag", "Max lag"]
 METRIC_LABEL = {"final_return": "final return", "coverage": "coverage",
@@ -287,6 +290,20 @@ def skill_rows(cells: list[Cell], st: Style) -> list[list[str]]:
     return rows
 
 
+def skill_cost_rows(cells: list[Cell], st: Style) -> list[list[str]]:
+    """Per family and outcome: the within-method rank association of the individual
+    skills' margin over the majority rate with the outcome."""
+    lk = Lookup(cells)
+    rows = []
+    for fam, meth, metric in _keys(cells, "skill_cost", "family", "method", "metric"):
+        c = lk.get("skill_cost", fam, meth, metric, "spearman_within")
+        rows.append([st.escape(fam), st.escape(meth), st.escape(METRIC_LABEL[metric]),
+                     f"{c.n} ({c.n_ref})", lk.interval("skill_cost", fam, meth, metric,
+                                                       "spearman_within", st, 2),
+                     _p(lk.value("skill_cost", fam, meth, metric, "perm_p"), st)])
+    return rows
+
+
 def primary_rows(cells: list[Cell], st: Style) -> list[list[str]]:
     """The primary comparisons of every family (the holm_p cells), in declared order."""
     rows, lk = [], Lookup(cells)
@@ -298,7 +315,8 @@ def primary_rows(cells: list[Cell], st: Style) -> list[list[str]]:
 
 
 def table_rows(cells: list[Cell], st: Style) -> dict[str, list[list[str]]]:
-    """The tables (claims, performance, policies, comparison, skills, cost) as rows."""
+    """The tables (claims, performance, policies, comparison, skills, skill cost, cost) as
+    rows."""
     lk = Lookup(cells)
     perf, pol, cmp_, cost = [], [], [], []
     for fam, meth in _keys(cells, "performance", "family", "method"):
@@ -329,7 +347,8 @@ def table_rows(cells: list[Cell], st: Style) -> dict[str, list[list[str]]]:
                      _f(mx.value, 0, st) if mx else st.missing])
     return {"claims": claims_rows(cells, st), "performance": perf, "policies": pol,
             "comparison": cmp_, "primary": primary_rows(cells, st),
-            "skills": skill_rows(cells, st), "cost": cost}
+            "skills": skill_rows(cells, st), "skill_cost": skill_cost_rows(cells, st),
+            "cost": cost}
 
 
 def notes(headline: str) -> str:
@@ -370,9 +389,14 @@ def notes(headline: str) -> str:
         "resolved at this N; the convergence claim is primary (b) and takes its Holm p. "
         "Skills: per-run means over the last 20% of updates; discriminator accuracy next to "
         "chance (1 / number of skills) and the majority-class rate of the skills in the "
-        "batch. Last-20% variability: std of the binned episode-return curve over the last "
-        "20% of env steps. Lag counts policy versions (one per update), so strict sync has "
-        "lag 0 by construction."
+        "batch. Skill cost: over every run of the family's methods with individual skills, "
+        "Spearman's rho between a run's individual-skill margin (q_d accuracy minus the "
+        "majority rate) and its final outcome, both centred on the run's method mean (so "
+        "only runs of one method are compared), with a bootstrap CI over seeds and a "
+        "permutation p (outcomes shuffled within method); descriptive, no verdict: the "
+        "skills' strength is not assigned per run. Last-20% variability: std of the binned "
+        "episode-return curve over the last 20% of env steps. Lag counts policy versions "
+        "(one per update), so strict sync has lag 0 by construction."
     )
 
 
@@ -391,6 +415,7 @@ SECTIONS = [
     ("primary", "Primary comparisons (Holm-adjusted per family)", PRIMARY_HEADER),
     ("comparison", "Comparisons", CMP_HEADER),
     ("skills", "Do the skills carry signal?", SKILL_HEADER),
+    ("skill_cost", "Do the skills cost performance?", SKILL_COST_HEADER),
     ("cost", "Speed, memory and on-policy-ness", COST_HEADER),
 ]
 
@@ -438,8 +463,8 @@ def to_latex(cells: list[Cell], headline: str) -> str:
 
 def to_readme(cells: list[Cell], data: dict[str, pd.DataFrame], headline: str) -> str:
     """The README's results table: per family, every method and baseline (return and
-    coverage IQM with CIs), the primary comparisons with their verdicts, the skills rows,
-    and the machine the runs trained on."""
+    coverage IQM with CIs), the primary comparisons with their verdicts, the skills and
+    skill-cost rows, and the machine the runs trained on."""
     lk = Lookup(cells)
     t = table_rows(cells, MD)
     rows = []
@@ -472,5 +497,11 @@ def to_readme(cells: list[Cell], data: dict[str, pd.DataFrame], headline: str) -
         "[95% CI] over runs)",
         "",
         _md_table(SKILL_HEADER, t["skills"]),
+        "",
+        "Do the skills cost performance? (every HMASD run of a family: Spearman rho between "
+        "its individual skills' accuracy over the majority rate and its final outcome, "
+        "within method; CI over seeds, permutation p; descriptive)",
+        "",
+        _md_table(SKILL_COST_HEADER, t["skill_cost"]),
         "",
     ])

@@ -529,3 +529,61 @@ def seed_slope_test(
     half = float(sps.t.ppf(0.5 + conf / 2, k - 1)) * sd / math.sqrt(k)
     p = 1.0 if not np.any(s != 0) else _pvalue(lambda: sps.ttest_1samp(s, 0.0))
     return mean, mean - half, mean + half, p, sd, k
+
+
+def _centred_spearman(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
+    """Spearman's rho of ``x`` and ``y`` after subtracting each group's mean from both;
+    NaN when either has no spread left."""
+    xc, yc = x.astype(np.float64).copy(), y.astype(np.float64).copy()
+    for g in np.unique(groups):
+        m = groups == g
+        xc[m] -= xc[m].mean()
+        yc[m] -= yc[m].mean()
+    if xc.size < 3 or np.ptp(xc) == 0 or np.ptp(yc) == 0:
+        return math.nan
+    rx, ry = sps.rankdata(xc), sps.rankdata(yc)
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def within_group_spearman(
+    x: ArrayLike, y: ArrayLike, groups: ArrayLike, clusters: ArrayLike,
+    n_boot: int = N_BOOT, seed: int = SEED, conf: float = CONF,
+) -> tuple[float, float, float, float]:
+    """Rank association of ``x`` and ``y`` across runs, within groups: Spearman's rho after
+    centring both on each group's mean, so a group that differs in both (a method whose
+    skills are weaker *and* whose coverage is higher) adds nothing; only how runs of one
+    group differ counts. E.g. x: a run's individual-skill accuracy over the majority rate,
+    y: its final coverage, groups: methods.
+
+    CI: percentile bootstrap over ``clusters`` (seeds: the runs of one seed share initial
+    weights and env streams), all rows of a drawn cluster together, centred anew.
+    p: two-sided permutation test that shuffles ``y`` within each group (``n_boot``
+    shuffles), ``(1 + #{|rho*| >= |rho|}) / (1 + n_boot)``. Rows with a non-finite x or y
+    are dropped first. Returns ``(rho, low, high, p)``; NaNs below 3 rows or without
+    spread. Descriptive of these runs: the groups' settings are not randomised per run.
+    """
+    a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    g, c = np.asarray(groups), np.asarray(clusters)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b, g, c = a[ok], b[ok], g[ok], c[ok]
+    rho = _centred_spearman(a, b, g)
+    if not math.isfinite(rho):
+        return math.nan, math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    ids = np.unique(c)
+    rows = [np.flatnonzero(c == i) for i in ids]
+    boot = []
+    for draw in rng.integers(0, ids.size, size=(n_boot, ids.size)):
+        ix = np.concatenate([rows[k] for k in draw])
+        boot.append(_centred_spearman(a[ix], b[ix], g[ix]))
+    samples = np.asarray(boot)
+    samples = samples[np.isfinite(samples)]
+    lo, hi = _interval(samples, conf) if samples.size else (math.nan, math.nan)
+    members = [np.flatnonzero(g == k) for k in np.unique(g)]
+    hits = 0
+    for _ in range(n_boot):
+        yp = b.copy()
+        for m in members:
+            yp[m] = b[rng.permutation(m)]
+        hits += abs(_centred_spearman(a, yp, g)) >= abs(rho) - 1e-12
+    return rho, lo, hi, (1 + hits) / (1 + n_boot)

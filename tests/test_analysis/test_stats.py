@@ -238,3 +238,29 @@ def test_verdict_rules() -> None:
     assert stats.verdict(-1, -2.0, 0.01, 5) == "holds"
     assert stats.verdict(+1, 2.0, 0.2, 5) == "not resolved at N=5"
     assert stats.verdict(+1, math.nan, math.nan, 2) == "not resolved at N=2"
+
+
+def test_within_group_spearman_compares_runs_of_one_group_only() -> None:
+    # Pooled, x and y rise together (group 1 sits higher in both); within each group y
+    # falls as x rises: the centred ranks are exactly reversed.
+    x = [1.0, 2.0, 3.0, 11.0, 12.0, 13.0]
+    y = [3.0, 2.0, 1.0, 13.0, 12.0, 11.0]
+    groups, clusters = [0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 2]
+    assert sps.spearmanr(x, y).statistic > 0.5
+    rho, lo, hi, p = stats.within_group_spearman(x, y, groups, clusters)
+    assert rho == pytest.approx(-1.0)
+    assert lo <= rho <= hi
+    # 36 within-group shuffles, 2 of which reach |rho| = 1 (identity and full reversal).
+    assert 0.02 < p < 0.15
+    assert stats.within_group_spearman(x, y, groups, clusters) == (rho, lo, hi, p)
+
+
+def test_within_group_spearman_degenerate_inputs() -> None:
+    nan4 = stats.within_group_spearman([1.0, 2.0], [2.0, 1.0], [0, 0], [0, 1])
+    assert all(math.isnan(v) for v in nan4)
+    flat = stats.within_group_spearman([1.0, 2.0, 3.0], [5.0, 5.0, 5.0], [0, 0, 0], [0, 1, 2])
+    assert all(math.isnan(v) for v in flat)
+    # A non-finite row is dropped, not propagated.
+    rho = stats.within_group_spearman([1.0, 2.0, 3.0, math.nan], [1.0, 2.0, 3.0, 0.0],
+                                      [0, 0, 0, 0], [0, 1, 2, 3])[0]
+    assert rho == pytest.approx(1.0)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from analysis import stats
 from analysis.cells import PRIMARIES
@@ -20,9 +21,11 @@ from analysis.render import (
     CSV_COLUMNS,
     PERF_HEADER,
     SECTIONS,
+    SKILL_COST_HEADER,
     SKILL_HEADER,
 )
-from analysis.tables import make_tables
+from analysis.scores import run_scores
+from analysis.tables import load, make_tables
 
 from .fixtures import CONFIGS, POLICIES, make_tree
 
@@ -223,6 +226,33 @@ def test_skills_section_reports_chance_levels(tables: dict[str, Path]) -> None:
     assert "| " + " | ".join(SKILL_HEADER) + " |" in md
     assert re.search(r"\| [\d.]+ ± [\d.]+ \[[\d.]+, [\d.]+\] \([\d.]+x chance\) \| 0\.333 / ",
                      md)
+
+
+def test_skill_cost_matches_a_hand_computation(consolidated: Path,
+                                               tables: dict[str, Path]) -> None:
+    # Within-method rank association of the individual skills' margin with each outcome,
+    # over the runs of every method with skills (flat MAPPO has none).
+    scores = run_scores(load(consolidated))
+    rows = {(r["family"], r["metric"], r["estimator"]): r
+            for r in _csv_rows(tables["sync_vs_async.csv"]) if r["section"] == "skill_cost"}
+    assert {(f, m) for f, m, _ in rows} == {(f, m) for f in CONFIGS
+                                            for m in ("coverage", "final_return")}
+    for fam in CONFIGS:
+        sc = scores[(scores["family"] == fam) & (scores["n_ind_skills"] > 1)].copy()
+        assert set(sc["method"]) == {m for m in METHODS[fam] if "flat" not in m}
+        sc["margin"] = sc["ind_disc_accuracy"] - sc["ind_skill_majority"]
+        for outcome in ("coverage", "final_return"):
+            centred = sc[["margin", outcome]] - sc.groupby("method")[["margin", outcome]
+                                                                     ].transform("mean")
+            expected = sps.spearmanr(centred["margin"], centred[outcome]).statistic
+            got = rows[(fam, outcome, "spearman_within")]
+            assert float(got["value"]) == pytest.approx(expected)
+            assert int(got["n"]) == len(sc) and int(got["n_ref"]) == sc["method"].nunique()
+            assert float(got["low"]) <= float(got["value"]) <= float(got["high"])
+            assert 0 < float(rows[(fam, outcome, "perm_p")]["value"]) <= 1
+    md = tables["sync_vs_async.md"].read_text()
+    assert "## Do the skills cost performance?" in md
+    assert "| " + " | ".join(SKILL_COST_HEADER) + " |" in md
 
 
 def test_claims_are_checked_with_a_verdict(tables: dict[str, Path]) -> None:
