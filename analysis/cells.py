@@ -56,6 +56,7 @@ from analysis.scores import (
     root_async,
     run_scores,
     seed_scores,
+    skill_runs,
     values,
 )
 
@@ -448,8 +449,8 @@ def skill_cost_cells(fam: Family) -> list[Cell]:
     accuracy minus the majority rate, last 20% of updates) and its final coverage and
     return. Negative: runs whose individual skills say more about the skill end worse.
     Descriptive of these runs (the skills' strength is not set per run)."""
-    sc = fam.scores[fam.scores["n_ind_skills"] > 1]
-    margin = (sc["ind_disc_accuracy"] - sc["ind_skill_majority"]).to_numpy(np.float64)
+    sc = skill_runs(fam.scores)
+    margin = sc["ind_skill_margin"].to_numpy(np.float64)
     methods = sc["method"].to_numpy()
     seeds = sc.index.get_level_values("seed").to_numpy()
     cells: list[Cell] = []

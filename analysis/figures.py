@@ -31,7 +31,13 @@ from matplotlib.figure import Figure  # noqa: E402
 from analysis import stats, style  # noqa: E402
 from analysis.outputs import FIGURES  # noqa: E402
 from analysis.schema import LAG_LEVELS, read  # noqa: E402
-from analysis.scores import BASELINE_ORDER, RUN_KEYS, method_order, run_scores  # noqa: E402
+from analysis.scores import (  # noqa: E402
+    BASELINE_ORDER,
+    RUN_KEYS,
+    method_order,
+    run_scores,
+    skill_runs,
+)
 from hmasd.io import atomic_path  # noqa: E402
 
 GRID_POINTS = 50
@@ -351,6 +357,37 @@ def skill_usage(data: Data) -> Figure:
     return fig
 
 
+def skill_cost(data: Data) -> Figure:
+    """Final coverage (headline policy) against the individual skills' signal (q_d's
+    accuracy minus the majority rate, last 20% of updates), one point per run of every
+    method with skills, per family; the title gives the table's within-method Spearman
+    rho (:func:`analysis.stats.within_group_spearman`); baselines as references."""
+    runs = skill_runs(run_scores(data)).reset_index()
+    ok = np.isfinite(runs["ind_skill_margin"].to_numpy(np.float64)) & np.isfinite(
+        runs["coverage"].to_numpy(np.float64))
+    runs = runs[ok]
+    fams = sorted(set(runs["family"]))
+    if not fams:
+        return _empty_figure("no skill and eval data")
+    fig, axes, colours = _row_of_panels(data, fams)
+    for ax, fam, sub, methods in _per_family(axes, runs, fams):
+        for method in methods:
+            pts = sub[sub["method"] == method]
+            ms = style.method_style(method, colours)
+            ax.scatter(pts["ind_skill_margin"], pts["coverage"], s=18, color=ms["color"],
+                       marker=ms["marker"], label=_method_label(method, pts), zorder=3)
+        _baseline_lines(ax, data["baselines"], fam, "coverage", horizontal=True)
+        rho, lo, hi, p = stats.within_group_spearman(
+            sub["ind_skill_margin"], sub["coverage"], sub["method"], sub["seed"])
+        ax.set_xlabel("ind. skill margin (q_d accuracy - majority rate)")
+        ax.set_ylabel("final eval coverage")
+        shown = "p < 0.001" if p < 0.001 else f"p {p:.3f}"
+        ax.set_title(f"{fam}: rho {rho:.2f} [{lo:.2f}, {hi:.2f}], {shown}"
+                     if np.isfinite(rho) else fam)
+    _legend(fig, axes)
+    return fig
+
+
 def reward_components(data: Data) -> Figure:
     """Mean per-step env, team-discriminator and individual-discriminator reward terms per
     update vs env steps (IQM across seeds + CI); rows: methods, columns: families."""
@@ -478,6 +515,7 @@ BUILDERS: dict[str, Callable[[Data], Figure]] = {
     "sync_efficiency": sync_efficiency,
     "policy_lag": policy_lag,
     "skill_usage": skill_usage,
+    "skill_cost": skill_cost,
     "reward_components": reward_components,
     "final_scores": final_scores,
     "staleness_ratios": staleness_ratios,

@@ -11,6 +11,7 @@ FIGURES = [
     "sync_efficiency",
     "policy_lag",
     "skill_usage",
+    "skill_cost",
     "reward_components",
     "final_scores",
     "staleness_ratios",

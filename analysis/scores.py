@@ -72,8 +72,8 @@ def method_order(runs: Any) -> list[str]:
 def run_scores(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per run (config, mode, seed): its family, method and headline policy, the
     final checkpoint's eval means for each policy (``final_return@deterministic``, ...)
-    and the headline's (``final_return``, ...), curve variability, speed, memory and lag.
-    NaN where a run lacks that data."""
+    and the headline's (``final_return``, ...), curve variability, speed, memory, lag and
+    the skill diagnostics (with ``ind_skill_margin``). NaN where a run lacks that data."""
     runs = data["runs"].set_index(RUN_KEYS)
     out = runs[["family", "method", "label", "async_groups", "async_correction",
                 "n_team_skills", "n_ind_skills", "eval_policy"]].copy()
@@ -117,7 +117,15 @@ def run_scores(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for col in ["curve_variability", *COST_METRICS, "max_lag", *SKILL_METRICS]:
         if col not in out:
             out[col] = np.nan
+    # The individual skills' signal: q_d's accuracy over always naming the favourite skill.
+    out["ind_skill_margin"] = out["ind_disc_accuracy"] - out["ind_skill_majority"]
     return out.sort_index()
+
+
+def skill_runs(scores: pd.DataFrame) -> pd.DataFrame:
+    """The runs of methods with individual skills (more than one z_i): those whose
+    ``ind_skill_margin`` means something (flat MAPPO's has no discriminator to score)."""
+    return scores[scores["n_ind_skills"] > 1]
 
 
 def _last_fraction_means(sm: pd.DataFrame) -> pd.DataFrame:

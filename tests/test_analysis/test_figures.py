@@ -11,8 +11,10 @@ import matplotlib.pyplot as plt
 import pytest
 from PIL import Image
 
+from analysis import stats
 from analysis.consolidate import consolidate
 from analysis.figures import BUILDERS, FIGURES, load, make_figures
+from analysis.scores import run_scores
 
 from .fixtures import CONFIGS, make_tree
 
@@ -113,5 +115,26 @@ def test_staleness_ratios_draw_a_point_per_run_and_lag(consolidated: Path) -> No
         assert first.get_xlabel() == "policy lag (versions)"
         assert "share of samples" in first.get_ylabel()
         assert "nats" in axes[len(CONFIGS)].get_ylabel() or "nats" in axes[1].get_ylabel()
+    finally:
+        plt.close(fig)
+
+
+def test_skill_cost_draws_a_point_per_run_with_skills(consolidated: Path) -> None:
+    data = load(consolidated)
+    fig = BUILDERS["skill_cost"](data)
+    try:
+        axes = [ax for ax in fig.axes if ax.collections]
+        assert len(axes) == len(CONFIGS)
+        scores = run_scores(data)
+        for ax in axes:
+            fam = ax.get_title().split(":")[0]
+            runs = scores[(scores["family"] == fam) & (scores["n_ind_skills"] > 1)]
+            points = sum(len(c.get_offsets()) for c in ax.collections)
+            assert points == len(runs) > 0  # flat MAPPO (one skill) is not drawn
+            rho = stats.within_group_spearman(
+                runs["ind_skill_margin"], runs["coverage"], runs["method"],
+                runs.index.get_level_values("seed"))[0]
+            assert f"rho {rho:.2f} [" in ax.get_title()
+            assert ax.get_ylabel() == "final eval coverage"
     finally:
         plt.close(fig)
