@@ -286,6 +286,16 @@ def _per_family(
         yield axes[0, j], fam, sub, methods_in(sub)
 
 
+def _run_points(ax: Axes, runs: pd.DataFrame, methods: list[str], colours: list[str],
+                x: str, y: str) -> None:
+    """One point per run at (``x``, ``y``), in each method's colour and marker."""
+    for method in methods:
+        pts = runs[runs["method"] == method]
+        ms = style.method_style(method, colours)
+        ax.scatter(pts[x], pts[y], s=18, color=ms["color"], marker=ms["marker"],
+                   label=_method_label(method, pts), zorder=3)
+
+
 def policy_lag(data: Data) -> Figure:
     """Final return (headline policy) against mean policy lag, one point per run, per
     family; a least-squares line with a seeded 95 % bootstrap band over the runs of the
@@ -306,11 +316,7 @@ def policy_lag(data: Data) -> Figure:
                         ci=95, n_boot=stats.N_BOOT, seed=stats.SEED, truncate=True,
                         color=style.OKABE_ITO["black"],
                         line_kws={"linewidth": 1.0, "label": "least squares (95% CI)"})
-        for method in methods:
-            pts = sub[sub["method"] == method]
-            ms = style.method_style(method, colours)
-            ax.scatter(pts["mean_lag"], pts["final_return"], s=18, color=ms["color"],
-                       marker=ms["marker"], label=_method_label(method, pts), zorder=3)
+        _run_points(ax, sub, methods, colours, "mean_lag", "final_return")
         _baseline_lines(ax, data["baselines"], fam, "return", horizontal=True)
         ax.set_xlabel("mean policy lag (versions)")
         ax.set_ylabel("final eval return")
@@ -371,11 +377,7 @@ def skill_cost(data: Data) -> Figure:
         return _empty_figure("no skill and eval data")
     fig, axes, colours = _row_of_panels(data, fams)
     for ax, fam, sub, methods in _per_family(axes, runs, fams):
-        for method in methods:
-            pts = sub[sub["method"] == method]
-            ms = style.method_style(method, colours)
-            ax.scatter(pts["ind_skill_margin"], pts["coverage"], s=18, color=ms["color"],
-                       marker=ms["marker"], label=_method_label(method, pts), zorder=3)
+        _run_points(ax, sub, methods, colours, "ind_skill_margin", "coverage")
         _baseline_lines(ax, data["baselines"], fam, "coverage", horizontal=True)
         rho, lo, hi, p = stats.within_group_spearman(
             sub["ind_skill_margin"], sub["coverage"], sub["method"], sub["seed"])
