@@ -148,9 +148,10 @@ class AgentConfig:
     """n_z: number of individual skills z_i."""
     skill_interval: int = 10
     """k: the coordinator re-chooses skills every k env steps (the original's and the
-    paper's coordination_ring value). A skill window is never cut by the schedule: the
-    rollout length (train.batch_size / train.num_envs) and env.max_steps must be multiples
-    of k, so every rollout and async turn starts at a window boundary."""
+    paper's coordination_ring value; the DAG's grid uses 25, see docs/study.md). A skill
+    window is never cut by the schedule: the rollout length (train.batch_size /
+    train.num_envs) and env.max_steps must be multiples of k, so every rollout and async
+    turn starts at a window boundary."""
     hidden_dim: int = 64
     """Width of every hidden layer."""
     actor: Actor = "gru"
